@@ -1,0 +1,77 @@
+import type { Clock } from '../clock.js';
+import type { InboundMessage, SipEndpoint, SipRequest, SipResponse } from '../message.js';
+import type { TimerValues } from './timers.js';
+
+/** Where a client transaction sends its request, retransmissions, ACK and CANCEL. */
+export interface TransactionTarget {
+  endpoint: SipEndpoint;
+  /** Reuse this connection (connection-oriented transports) instead of opening one. */
+  connectionId?: string;
+}
+
+export interface ClientHandlers {
+  onProvisional?(res: SipResponse): void;
+  /** The first final response (2xx or 3xx-6xx); retransmissions are absorbed. */
+  onFinal(res: SipResponse): void;
+  /** Timer B/F fired (or a cancelled INVITE got no final within 64*T1): the TU treats it as 408. */
+  onTimeout(): void;
+  /**
+   * `sendRequest` threw. Without this handler the TU hears `onTimeout` instead, so it is never left
+   * waiting. Reported from a 0 ms timer when the very first send fails, so the transaction object
+   * has been returned to the caller first.
+   */
+  onTransportError?(err: Error): void;
+}
+
+export type ClientInviteState = 'calling' | 'proceeding' | 'completed' | 'terminated';
+export type ClientNonInviteState = 'trying' | 'proceeding' | 'completed' | 'terminated';
+export type ServerInviteState = 'proceeding' | 'completed' | 'confirmed' | 'terminated';
+export type ServerNonInviteState = 'trying' | 'proceeding' | 'completed' | 'terminated';
+
+export interface ClientTransaction {
+  /** The matching key (branch + method). */
+  readonly id: string;
+  readonly request: SipRequest;
+  readonly state: ClientInviteState | ClientNonInviteState;
+  /**
+   * INVITE only (no-op otherwise): send a CANCEL (RFC 3261 §9.1) once a provisional response has
+   * been received, immediately if one has. No-op after a final response or a second call.
+   */
+  cancel(): void;
+}
+
+export interface ServerTransaction {
+  /** The matching key. */
+  readonly id: string;
+  readonly request: SipRequest;
+  readonly inbound: InboundMessage;
+  readonly state: ServerInviteState | ServerNonInviteState;
+  /**
+   * Send a provisional or final response. The latest one answers absorbed retransmissions of the
+   * request. Ignored once a final response has been sent (e.g. a 200 racing the 487 to a CANCEL).
+   * Throws (after terminating the transaction) if `sendResponse` throws.
+   */
+  respond(res: SipResponse): void;
+  readonly finalSent: boolean;
+}
+
+/** What the transaction machines need from the layer that owns them. */
+export interface TransactionContext {
+  readonly clock: Clock;
+  readonly timers: TimerValues;
+  sendRequest(req: SipRequest, target: TransactionTarget): void;
+  sendResponse(res: SipResponse, inbound: InboundMessage): void;
+  /** Start a client transaction (the CANCEL an INVITE client transaction sends). */
+  request(req: SipRequest, target: TransactionTarget, handlers: ClientHandlers): ClientTransaction;
+  /** Run `fn` from a 0 ms timer that `close()` still cancels. */
+  defer(fn: () => void): void;
+  /** The machine reached Terminated: forget it. */
+  clientTerminated(tx: ClientTransaction): void;
+  serverTerminated(tx: ServerTransaction): void;
+  onAckTimeout(tx: ServerTransaction): void;
+  onServerTransportError(tx: ServerTransaction, err: Error): void;
+}
+
+export function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
