@@ -47,7 +47,7 @@ function keyPath(path: readonly PropertyKey[]): string {
   return path.map((p) => String(p)).join('.');
 }
 
-interface IssueLike {
+export interface IssueLike {
   readonly code: string;
   readonly path: readonly PropertyKey[];
   readonly message: string;
