@@ -1,11 +1,10 @@
 /**
  * Loading and validating the operator-tunable tables in `mappings/` (DESIGN.md: "Mapping tables are
  * data"). Parsing and validation are pure (text in, typed value or MappingTableError out); only
- * findPackageFile/readPackageFile touch the file system, and only at start.
+ * readPackageFile touches the file system, and only at start.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { packageFile } from '../package-root.js';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 
@@ -22,24 +21,8 @@ export class MappingTableError extends Error {
   }
 }
 
-/**
- * Absolute path of a file shipped with the package, e.g. `mappings/errors.yaml`. Walks up from `from`
- * (default: this module) to the first directory holding package.json, because the same code runs from
- * `src/core` (tests, tsx) and from `dist/src/core` (build), at different depths.
- */
-export function findPackageFile(rel: string, from: string | URL = import.meta.url): string {
-  const start = typeof from === 'string' && !from.startsWith('file:') ? from : fileURLToPath(from);
-  let dir = dirname(start);
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, rel);
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${start} (looking for ${rel})`);
-    dir = parent;
-  }
-}
-
 export function readPackageFile(rel: string): string {
-  return readFileSync(findPackageFile(rel), 'utf8');
+  return readFileSync(packageFile(rel), 'utf8');
 }
 
 /** Render a zod path as the dotted key path an operator sees in the YAML. */

@@ -1,13 +1,11 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { loadErrorTables, STANZA_ERROR_CONDITIONS } from '../../../src/core/errors.js';
-import { findPackageFile, MappingTableError } from '../../../src/core/mapping-tables.js';
+import { MappingTableError } from '../../../src/core/mapping-tables.js';
+import { packageFile } from '../../../src/package-root.js';
 
-const shipped = readFileSync(findPackageFile('mappings/errors.yaml'), 'utf8');
+const shipped = readFileSync(packageFile('mappings/errors.yaml'), 'utf8');
 
 /** The shipped table with one edit applied at `path` (undefined value = delete the key). */
 function edited(path: readonly (string | number)[], value?: unknown): string {
@@ -27,22 +25,9 @@ function loadError(text: string): MappingTableError {
   throw new Error('expected a MappingTableError');
 }
 
-describe('findPackageFile', () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'stox-tables-'));
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-  it('finds mappings/errors.yaml from src/core (tests) and from dist/src/core (build) alike', () => {
-    const fromSrc = findPackageFile('mappings/errors.yaml');
-    const fromDist = findPackageFile('mappings/errors.yaml', new URL('../../../dist/src/core/errors.js', import.meta.url));
-    expect(fromDist).toBe(fromSrc);
-    expect(readFileSync(fromSrc, 'utf8')).toContain('xmppToSip:');
-  });
-
-  it('walks up to the nearest package.json', () => {
-    mkdirSync(join(tmp, 'a/b/c'), { recursive: true });
-    writeFileSync(join(tmp, 'a/package.json'), '{}');
-    expect(findPackageFile('x.yaml', pathToFileURL(join(tmp, 'a/b/c/mod.js')))).toBe(join(tmp, 'a/x.yaml'));
-    expect(findPackageFile('x.yaml', join(tmp, 'a/b/c/mod.js'))).toBe(join(tmp, 'a/x.yaml'));
+describe('packageFile', () => {
+  it('finds mappings/errors.yaml from the source tree', () => {
+    expect(readFileSync(packageFile('mappings/errors.yaml'), 'utf8')).toContain('xmppToSip:');
   });
 });
 
