@@ -7,12 +7,22 @@
  */
 
 declare module '@xmpp/xml' {
+  import type { EventEmitter } from 'node:events';
   import type { Element as LtxElement, Node } from 'ltx';
 
   function xml(name: string, attrs?: Record<string, string | number | undefined> | null, ...children: Array<Node | Node[]>): LtxElement;
   namespace xml {
     const Element: typeof LtxElement;
     type Element = LtxElement;
+    /**
+     * The stream parser xmpp.js uses: 'start' gives the root element, 'element' each complete child of
+     * the root (not appended to it), 'end' the root once closed.
+     */
+    class Parser extends EventEmitter {
+      write(data: string): void;
+      on(event: 'start' | 'element' | 'end', listener: (el: LtxElement) => void): this;
+      on(event: 'error', listener: (err: Error) => void): this;
+    }
     function escapeXML(s: string): string;
     function escapeXMLText(s: string): string;
   }

@@ -42,6 +42,8 @@ export function backoffCeiling(schedule: BackoffSchedule, attempt: number): numb
  */
 export function backoffDelay(schedule: BackoffSchedule, attempt: number, random: () => number = Math.random): number {
   const ceiling = backoffCeiling(schedule, attempt);
-  const r = Math.min(Math.max(random(), 0), 1);
+  const drawn = random();
+  // setTimeout treats NaN as 0: a broken random source must not turn into a spin.
+  const r = Number.isFinite(drawn) ? Math.min(Math.max(drawn, 0), 1) : 1;
   return Math.round(schedule.floorMs + r * (ceiling - schedule.floorMs));
 }
