@@ -21,6 +21,8 @@ export const XHTML_NS = 'http://www.w3.org/1999/xhtml';
 const MAX_DEPTH = 32;
 /** Bounds the work a hostile document can cause; the text beyond is dropped. */
 const MAX_NODES = 5000;
+/** Beyond this many open elements, new ones no longer nest: keeps every tree walk's recursion bounded. */
+const MAX_OPEN = 256;
 
 // ------------------------------------------------------------------------------------- XML characters
 
@@ -135,14 +137,16 @@ function parseHtml(html: string): SrcElement {
     const el: SrcElement = { name, attrs: tag.attrs, children: [], foreign: false };
     top().children.push(el);
     if (RAW_TEXT.has(name)) {
-      const close = html.toLowerCase().indexOf(`</${name}`, i);
+      const closeRe = new RegExp(`</${name}`, 'ig');
+      closeRe.lastIndex = i;
+      const close = closeRe.exec(html)?.index ?? -1;
       const rawEnd = close < 0 ? n : close;
       if (name === 'textarea' || name === 'title') el.children.push(decodeEntities(html.slice(i, rawEnd)));
       const gt = close < 0 ? -1 : html.indexOf('>', close);
       i = gt < 0 ? n : gt + 1;
       continue;
     }
-    if (!VOID.has(name) && !tag.selfClosing) stack.push(el);
+    if (!VOID.has(name) && !tag.selfClosing && stack.length < MAX_OPEN) stack.push(el);
   }
   return root;
 }
@@ -436,25 +440,38 @@ const BLOCKS = new Set(['p', 'div', 'ul', 'ol', 'li', 'blockquote', 'pre', 'dl',
 export function xhtmlToPlainText(el: Element, lang?: string): string {
   const body = pickBody(el, lang);
   if (!body) return '';
-  let out = '';
+  // Spaces are held back until more text follows, so no line ever needs trailing white space trimmed.
+  const parts: string[] = [];
   let atLineStart = true;
+  let pendingSpace = false;
   let budget = MAX_NODES;
+  const emit = (s: string): void => {
+    parts.push(s);
+    atLineStart = s.endsWith('\n');
+  };
   const newline = (): void => {
-    if (!atLineStart) {
-      out = out.replace(/[ \t]+$/, '');
-      out += '\n';
-      atLineStart = true;
-    }
+    if (!atLineStart) emit('\n');
+    pendingSpace = false;
+  };
+  const word = (s: string): void => {
+    if (pendingSpace && !atLineStart) emit(' ');
+    emit(s);
+    pendingSpace = false;
   };
   const text = (s: string, pre: boolean): void => {
-    let t = pre ? s.replace(/\r\n?/g, '\n') : s.replace(/[ \t\r\n\f]+/g, ' ');
-    if (atLineStart && !pre) t = t.replace(/^ +/, '');
-    if (t === '') return;
-    if (!atLineStart && !pre && out.endsWith(' ') && t.startsWith(' ')) t = t.slice(1);
-    out += t;
-    atLineStart = t.endsWith('\n');
+    if (pre) {
+      if (s !== '') word(s.replace(/\r\n?/g, '\n'));
+      return;
+    }
+    const collapsed = s.replace(/[ \t\r\n\f]+/g, ' ');
+    if (collapsed === '') return;
+    if (collapsed.startsWith(' ')) pendingSpace = true;
+    const core = collapsed.trim();
+    if (core === '') return;
+    word(core);
+    pendingSpace = collapsed.endsWith(' ');
   };
-  const walk = (node: Element, depth: number, pre: boolean, listCounter?: { ordered: boolean; n: number }): void => {
+  const walk = (node: Element, depth: number, pre: boolean, list?: { ordered: boolean; n: number }): void => {
     for (const c of node.children) {
       if (budget-- <= 0) return;
       if (typeof c === 'string') {
@@ -465,9 +482,8 @@ export function xhtmlToPlainText(el: Element, lang?: string): string {
       const name = c.getName().toLowerCase();
       if (DROP_WITH_CONTENT.has(name)) continue;
       if (name === 'br') {
-        out = out.replace(/[ \t]+$/, '');
-        out += '\n';
-        atLineStart = true;
+        emit('\n');
+        pendingSpace = false;
         continue;
       }
       if (name === 'img') {
@@ -482,22 +498,25 @@ export function xhtmlToPlainText(el: Element, lang?: string): string {
       const block = BLOCKS.has(name);
       if (block) newline();
       if (name === 'li') {
-        if (listCounter) listCounter.n++;
-        text(listCounter?.ordered ? `${listCounter.n}. ` : '- ', true);
+        if (list) list.n++;
+        word(list?.ordered ? `${list.n}.` : '-');
+        pendingSpace = true;
       }
-      const before = out.length;
-      const childCounter = name === 'ol' || name === 'ul' ? { ordered: name === 'ol', n: 0 } : listCounter;
-      walk(c, depth + 1, pre || name === 'pre', childCounter);
+      const before = parts.length;
+      walk(c, depth + 1, pre || name === 'pre', name === 'ol' || name === 'ul' ? { ordered: name === 'ol', n: 0 } : list);
       if (name === 'a') {
         const href = c.attrs.href as unknown;
-        const shown = out.slice(before).trim();
-        if (typeof href === 'string' && href !== '' && href !== shown && href !== `mailto:${shown}`) text(` <${href}>`, false);
+        const shown = parts.slice(before).join('').trim();
+        if (typeof href === 'string' && href !== '' && href !== shown && href !== `mailto:${shown}`) {
+          pendingSpace = true;
+          word(`<${href}>`);
+        }
       }
       if (block) newline();
     }
   };
   walk(body, 0, false);
-  return out.replace(/[ \t]+\n/g, '\n').trim();
+  return parts.join('').trim();
 }
 
 /**

@@ -89,6 +89,16 @@ describe('htmlToXhtmlIm (RFC 7572 §7, XEP-0071 §7 recommended profile)', () =>
     expect(s).not.toContain('<script');
   });
 
+  it('hostile documents cost linear time (unclosed raw-text tags, long runs, deep nesting)', () => {
+    const started = Date.now();
+    htmlToXhtmlIm('<script>'.repeat(20000));
+    htmlToXhtmlIm('<textarea>x'.repeat(20000));
+    xhtmlToPlainText(htmlToXhtmlIm('a<br>'.repeat(50000)));
+    xhtmlToPlainText(htmlToXhtmlIm('<b>'.repeat(100000) + 'x'));
+    htmlToXhtmlIm('<p title="'.repeat(20000));
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
   it('bounds nesting depth', () => {
     const deep = '<span>'.repeat(500) + 'x' + '</span>'.repeat(500);
     const el = htmlToXhtmlIm(deep);
