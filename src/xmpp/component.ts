@@ -59,6 +59,7 @@ export class StanzaAddressError extends Error {
 
 const STANZA_NAMES = new Set(['message', 'presence', 'iq']);
 const MAX_EARLY_STANZAS = 1000;
+const STOP_GRACE_MS = 2_000;
 
 /** xmpp.js's connection-tcp only accepts `xmpp:` URIs; operators write `tcp://`. */
 export function componentServiceUri(server: string): string {
@@ -181,14 +182,21 @@ export class XmppComponent {
     this.entity = undefined;
     if (entity !== undefined) {
       if (entity.status === 'online') {
+        // xmpp.js waits up to 2 s for the server's </stream:stream> and 2 s more for the TCP close; a
+        // shutdown should not hang on a server that stopped answering.
+        let timer: NodeJS.Timeout | undefined;
+        const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS)));
         try {
-          await entity.stop();
+          await Promise.race([entity.stop(), gaveUp]);
         } catch (err) {
           this.log.debug({ err: describeError(err).text }, 'closing the stream failed; dropping the socket');
+        } finally {
+          clearTimeout(timer);
         }
       }
       this.discard(entity);
     }
+    this.log.info('stopped');
     this.setState('stopped');
   }
 

@@ -132,7 +132,10 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
       await launch();
       break;
     } catch (err) {
-      if (!(err instanceof PortTakenError) || tries >= 4) throw err;
+      if (!(err instanceof PortTakenError) || tries >= 4) {
+        tmp?.remove();
+        throw err;
+      }
     }
   }
 

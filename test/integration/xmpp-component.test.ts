@@ -244,8 +244,14 @@ describe('XmppComponent against real Prosody (XEP-0114)', () => {
     for (const c of clients.splice(0)) await c.stop();
     const offlineLogsBefore = log.filter((l) => l.msg === 'offline, retrying').length;
 
+    let offlineAt = 0;
+    comp.onStateChange((st) => {
+      if (st === 'offline' && offlineAt === 0) offlineAt = performance.now();
+    });
+    const stopping = performance.now();
     await prosody.stop();
     await until(() => comp.state === 'offline', 2_000, 'state offline');
+    console.info(`component offline ${Math.round(offlineAt - stopping)} ms after SIGTERM to Prosody`);
     const t0 = performance.now();
     await expect(comp.send(xml('message', { from: `bob@${COMPONENT}`, to: 'alice@xmpp.test' }))).rejects.toBeInstanceOf(ComponentUnavailableError);
     expect(performance.now() - t0).toBeLessThan(50);

@@ -172,6 +172,18 @@ describe('XmppComponent handshake and stream (XEP-0114 §3)', () => {
     expect(states).toEqual(['connecting', 'online', 'stopped']);
   });
 
+  it('stop() does not hang on a server that never closes its side of the stream', async () => {
+    const { srv, comp } = await setup();
+    await comp.start();
+    await comp.whenOnline(2_000);
+    srv.mode = 'silent';
+    const t0 = performance.now();
+    await comp.stop();
+    expect(performance.now() - t0).toBeLessThan(2_600);
+    expect(comp.state).toBe('stopped');
+    await until(() => srv.connections[0]!.socket.readableEnded || srv.connections[0]!.socket.destroyed, 1_000);
+  });
+
   it('a server that never answers: the attempt times out, goes offline and retries', async () => {
     const { srv, comp, states } = await setup('silent', { attemptTimeoutMs: 150 });
     await comp.start();
