@@ -51,10 +51,10 @@ export type BuiltinAnswer =
   /** Consumed; `reply` is what to send back, if anything can be sent (a query without `from` cannot be answered). */
   | { handled: true; reply?: Element };
 
-type ErrorType = 'cancel' | 'modify' | 'auth' | 'wait' | 'continue';
+export type StanzaErrorType = 'cancel' | 'modify' | 'auth' | 'wait' | 'continue';
 
 /** An iq error reply (RFC 6120 §8.3) to `iq`, addressed back to its sender. */
-export function iqErrorReply(iq: Element, type: ErrorType, condition: string): Element {
+export function iqErrorReply(iq: Element, type: StanzaErrorType, condition: string): Element {
   return xml(
     'iq',
     { type: 'error', id: attr(iq, 'id'), from: attr(iq, 'to'), to: attr(iq, 'from') },
