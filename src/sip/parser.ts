@@ -24,7 +24,9 @@ export interface ParseOptions {
 
 /**
  * Reasons worth a specific answer: 'Version Not Supported' (send 505) and 'Message too large' (with
- * `tooLarge`, send 513). Any other reason on a request with `partial` calls for 400.
+ * `tooLarge`, send 513). Any other reason on a request with `partial` calls for 400. `partial` is
+ * absent for responses, and when the header lines could not be split or hold forbidden bytes (NUL,
+ * bare CR/LF, other controls): echoing such headers in a 400 would only carry the damage further.
  */
 export type ParseOutcome =
   | { ok: true; message: SipMessage }
@@ -251,10 +253,10 @@ function parse(data: Buffer, maxSize: number, stream: boolean, maxHeaders: numbe
   const bodyStart = headEnd + 4;
   let message: SipMessage;
   if (startLine.kind === 'request') {
-    const req: SipRequest = { kind: 'request', method: startLine.method, uri: startLine.uri, headers, body: data.subarray(bodyStart, bodyStart) };
+    const req: SipRequest = { kind: 'request', method: startLine.method, uri: startLine.uri, headers, body: Buffer.alloc(0) };
     message = req;
   } else {
-    const res: SipResponse = { kind: 'response', status: startLine.status, reason: startLine.reason, headers, body: data.subarray(bodyStart, bodyStart) };
+    const res: SipResponse = { kind: 'response', status: startLine.status, reason: startLine.reason, headers, body: Buffer.alloc(0) };
     message = res;
   }
   const partial = message.kind === 'request' ? message : undefined;

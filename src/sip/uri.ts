@@ -46,8 +46,9 @@ const USER_CHARS = unreservedPlus('&=+$,;?/');
 const PASSWORD_CHARS = unreservedPlus('&=+$,');
 const PARAM_CHARS = unreservedPlus('[]/:&+$');
 const HEADER_CHARS = unreservedPlus('[]/?:+$');
-// Other schemes have no password, so ':' is just part of their opaque text (urn:service:sos).
-const OPAQUE_CHARS = unreservedPlus('&=+$,;?/:');
+// Other schemes have no password, so ':' is just part of their opaque text (urn:service:sos); ';' and '?'
+// stay escaped there because they start the parameters and headers.
+const OPAQUE_CHARS = unreservedPlus('&=+$,/:');
 const SCHEME_CHARS = charTable(ALPHANUM + '+-.');
 const HOST_CHARS = charTable(ALPHANUM + '-.');
 
@@ -315,7 +316,10 @@ export function formatUri(uri: SipUri): string {
   }
   if (uri.host !== '') {
     out += formatHost(uri.host);
-    if (uri.port !== undefined) out += ':' + String(uri.port);
+    if (uri.port !== undefined) {
+      if (!Number.isInteger(uri.port) || uri.port < 0 || uri.port > 65535) throw new SipSyntaxError('Bad port in URI');
+      out += ':' + String(uri.port);
+    }
   }
   for (const [name, value] of uri.params) {
     out += ';' + escape(name, PARAM_CHARS);

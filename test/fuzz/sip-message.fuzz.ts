@@ -8,8 +8,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseMessage } from '../../src/sip/parser.js';
 import { serializeMessage } from '../../src/sip/serializer.js';
-import { parseUri, SipSyntaxError } from '../../src/sip/uri.js';
-import { parseNameAddr, parseVia } from '../../src/sip/header-values.js';
+import { formatUri, parseUri, SipSyntaxError, uriEquals } from '../../src/sip/uri.js';
+import { formatNameAddr, formatVia, parseNameAddr, parseVia } from '../../src/sip/header-values.js';
 import type { SipMessage } from '../../src/sip/message.js';
 import { SAMPLE_INVITE, SAMPLE_MESSAGE, SAMPLE_NOTIFY } from '../../bench/samples.js';
 
@@ -74,12 +74,22 @@ function fail(what: string, input: Buffer, e: unknown): void {
   failures.push({ what, input, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
 }
 
-/** Sub-parsers may only throw SipSyntaxError. */
+/** Sub-parsers may only throw SipSyntaxError; what they accept must format and re-parse to the same value. */
 function checkValue(what: string, f: (v: string) => unknown, value: string): void {
   try {
     f(value);
   } catch (e) {
     if (!(e instanceof SipSyntaxError)) fail(what, Buffer.from(value, 'utf8'), e);
+    return;
+  }
+  try {
+    let same: boolean;
+    if (f === parseUri) same = uriEquals(parseUri(formatUri(parseUri(value))), parseUri(value));
+    else if (f === parseVia) same = formatVia(parseVia(formatVia(parseVia(value)))) === formatVia(parseVia(value));
+    else same = formatNameAddr(parseNameAddr(formatNameAddr(parseNameAddr(value)))) === formatNameAddr(parseNameAddr(value));
+    if (!same) fail(`${what.replace(' threw', '')}: format/re-parse changed the value`, Buffer.from(value, 'utf8'), new Error('round trip'));
+  } catch (e) {
+    fail(`${what.replace(' threw', '')}: format/re-parse threw`, Buffer.from(value, 'utf8'), e);
   }
 }
 

@@ -183,6 +183,19 @@ describe('formatUri — RFC 3261 §25 escaping round-trips', () => {
     }
   });
 
+  it('escapes ";" and "?" in an opaque or tel user so they cannot turn into parameters', () => {
+    const u = { scheme: 'tel', user: '+1;x?y', host: '', params: new Map([['phone-context', 'example.com']]), headers: new Map() };
+    const text = formatUri(u);
+    expect(text).toBe('tel:+1%3Bx%3Fy;phone-context=example.com');
+    expect(parseUri(text).user).toBe('+1;x?y');
+  });
+
+  it('refuses an out-of-range port', () => {
+    for (const port of [NaN, -1, 65536, 1.5]) {
+      expect(() => formatUri({ scheme: 'sip', host: 'example.com', port, params: new Map(), headers: new Map() })).toThrow(SipSyntaxError);
+    }
+  });
+
   it('refuses a host that would smuggle characters into a header', () => {
     expect(() => formatUri({ scheme: 'sip', host: 'example.com>\r\nVia: x', params: new Map(), headers: new Map() })).toThrow(SipSyntaxError);
     expect(() => formatUri({ scheme: 'sip', host: '', params: new Map(), headers: new Map() })).toThrow(SipSyntaxError);
