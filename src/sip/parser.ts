@@ -85,14 +85,6 @@ export function parseMessage(data: Buffer, opts?: ParseOptions): ParseOutcome {
   }
 }
 
-function trimLws(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
-  return a === 0 && b === s.length ? s : s.slice(a, b);
-}
-
 /**
  * One pass over the header bytes: 0 when clean ASCII, 1 when it has bytes above 0x7f (UTF-8 to be
  * checked), -1 on a control character other than HTAB or a CR/LF not paired as CRLF (§7.3, §25).
@@ -413,50 +405,4 @@ function validateResponse(res: SipResponse): string | undefined {
     return 'Malformed Via';
   }
   return undefined;
-}
-
-// --- stream framing -----------------------------------------------------------------------------
-
-export type StreamFrame =
-  | { kind: 'incomplete' }
-  /** CRLFs between messages: RFC 5626 §3.5.1 keep-alive ping ("\r\n\r\n") or pong ("\r\n"). */
-  | { kind: 'keepalive'; length: number }
-  | { kind: 'message'; length: number }
-  | { kind: 'error'; reason: string; tooLarge?: boolean };
-
-/**
- * For TCP/TLS: how many leading bytes of `data` form the next unit, found from the blank line and
- * Content-Length alone (§18.3), so a transport can cut the stream before calling `parseMessage`.
- */
-export function frameStream(data: Buffer, maxSize = DEFAULT_MAX_SIZE): StreamFrame {
-  let crlf = 0;
-  while (crlf + 1 < data.length && data[crlf] === 13 && data[crlf + 1] === 10) crlf += 2;
-  if (crlf > 0) return { kind: 'keepalive', length: crlf };
-  if (data.length === 0 || (data.length === 1 && data[0] === 13)) return { kind: 'incomplete' };
-  const headEnd = data.indexOf(CRLFCRLF, 0);
-  if (headEnd < 0) {
-    return data.length > maxSize ? { kind: 'error', reason: REASON_TOO_LARGE, tooLarge: true } : { kind: 'incomplete' };
-  }
-  const head = data.toString('latin1', 0, headEnd);
-  let cl: string | undefined;
-  let pos = head.indexOf('\r\n') + 2;
-  while (pos > 1 && pos < head.length) {
-    let e = head.indexOf('\r\n', pos);
-    if (e < 0) e = head.length;
-    const colon = head.indexOf(':', pos);
-    if (colon > pos && colon < e) {
-      const n = trimLws(head.slice(pos, colon)).toLowerCase();
-      if (n === 'content-length' || n === 'l') {
-        const v = trimLws(head.slice(colon + 1, e));
-        if (cl !== undefined && cl !== v) return { kind: 'error', reason: 'Duplicate Content-Length' };
-        cl = v;
-      }
-    }
-    pos = e + 2;
-  }
-  if (cl === undefined) return { kind: 'error', reason: 'Missing Content-Length' };
-  if (!DIGITS.test(cl)) return { kind: 'error', reason: 'Bad Content-Length' };
-  const length = headEnd + 4 + Number(cl);
-  if (length > maxSize) return { kind: 'error', reason: REASON_TOO_LARGE, tooLarge: true };
-  return data.length >= length ? { kind: 'message', length } : { kind: 'incomplete' };
 }

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { frameStream, parseMessage, validateRequest, type ParseOutcome } from '../../../src/sip/parser.js';
+import { parseMessage, validateRequest, type ParseOutcome } from '../../../src/sip/parser.js';
 import { createRequest, type SipMessage, type SipRequest, type SipResponse } from '../../../src/sip/message.js';
 import { SAMPLE_INVITE, SAMPLE_MESSAGE, SAMPLE_NOTIFY } from '../../../bench/samples.js';
 
@@ -402,34 +402,3 @@ describe('parseMessage — responses are validated leniently (RFC 3261 §17.1.3 
   });
 });
 
-describe('frameStream — RFC 3261 §18.3 framing on TCP/TLS', () => {
-  const one = request(BASE_HEADERS, 'hello');
-
-  it('finds the length of a complete message and reports incomplete ones', () => {
-    expect(frameStream(one)).toEqual({ kind: 'message', length: one.length });
-    expect(frameStream(Buffer.concat([one, one]))).toEqual({ kind: 'message', length: one.length });
-    expect(frameStream(one.subarray(0, one.length - 1))).toEqual({ kind: 'incomplete' });
-    expect(frameStream(one.subarray(0, 20))).toEqual({ kind: 'incomplete' });
-    expect(frameStream(Buffer.alloc(0))).toEqual({ kind: 'incomplete' });
-  });
-
-  it('RFC 5626 §3.5.1 reports CRLF keep-alives', () => {
-    expect(frameStream(Buffer.from('\r\n\r\nINVITE'))).toEqual({ kind: 'keepalive', length: 4 });
-    expect(frameStream(Buffer.from('\r\n'))).toEqual({ kind: 'keepalive', length: 2 });
-    expect(frameStream(Buffer.from('\r'))).toEqual({ kind: 'incomplete' });
-  });
-
-  it('errors: missing, bad, conflicting Content-Length, or too large', () => {
-    expect(frameStream(request(BASE_HEADERS, '', { contentLength: null }))).toEqual({ kind: 'error', reason: 'Missing Content-Length' });
-    expect(frameStream(request(BASE_HEADERS, '', { contentLength: 'x' }))).toEqual({ kind: 'error', reason: 'Bad Content-Length' });
-    expect(frameStream(request([...BASE_HEADERS, 'l: 9'], ''))).toEqual({ kind: 'error', reason: 'Duplicate Content-Length' });
-    expect(frameStream(request(BASE_HEADERS, '', { contentLength: '100000' }))).toMatchObject({ kind: 'error', tooLarge: true });
-    expect(frameStream(Buffer.from('INVITE ' + 'x'.repeat(70000)))).toMatchObject({ kind: 'error', tooLarge: true });
-  });
-
-  it('a framed message parses in stream mode', () => {
-    const f = frameStream(Buffer.concat([one, one]));
-    expect(f.kind).toBe('message');
-    if (f.kind === 'message') expect(parseMessage(Buffer.concat([one, one]).subarray(0, f.length), { stream: true }).ok).toBe(true);
-  });
-});
