@@ -3,9 +3,17 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.js';
 import type { StoxConfig } from './config/schema.js';
 import { createLogger } from './ops/logging.js';
+import { defaultErrorTables } from './core/errors.js';
+import { ACCEPTED_CONTENT_TYPES } from './core/messages.js';
+import { PageModeBridge, type GatewayComponent, type SentToXmpp } from './gateway/page-mode.js';
 import type { SipResolver } from './sip/resolver.js';
 import { SipStack, type SipApplication } from './sip/stack.js';
+import { XmppComponent } from './xmpp/component.js';
+import { DeliveryTracker } from './xmpp/delivery.js';
 import { VERSION } from './version.js';
+
+/** XMPP features Stox really implements on its users' behalf (advertised in disco#info and caps). */
+const XMPP_FEATURES = ['http://jabber.org/protocol/xhtml-im'];
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -13,12 +21,14 @@ export interface GatewayOptions {
 }
 
 /**
- * The composition root: the only place that knows every part. Until the XMPP side exists, the SIP
- * application knows no reachable user, so every user-addressed request is answered 404.
+ * The composition root: the only place (with src/gateway/) that knows every part. Without an `xmpp`
+ * section Stox knows no reachable user, so every user-addressed request is answered 404.
  */
 export class Gateway {
   readonly log: Logger;
   readonly sip: SipStack;
+  readonly components: GatewayComponent[] = [];
+  private readonly pageMode: PageModeBridge;
 
   constructor(readonly config: StoxConfig, opts: GatewayOptions = {}) {
     this.log = opts.logger ?? createLogger(config.log.level);
@@ -39,24 +49,46 @@ export class Gateway {
       logger: this.log,
       resolver: opts.resolver,
     });
+    for (const c of config.xmpp?.components ?? []) {
+      const component = new XmppComponent({
+        server: config.xmpp!.server,
+        domain: c.domain,
+        secret: c.secret,
+        logger: this.log,
+        builtins: { features: XMPP_FEATURES },
+      });
+      const delivery = new DeliveryTracker<SentToXmpp>(component, { confirmTimeoutMs: config.im.confirmTimeoutMs, logger: this.log });
+      this.components.push({ component, addressing: { domain: c.domain, mode: c.addressing }, delivery });
+    }
+    this.pageMode = new PageModeBridge(this.sip, this.components, defaultErrorTables(), config.im, this.log);
   }
 
   private sipApplication(): SipApplication {
+    const xmpp = this.components.length > 0;
     return {
       methods: ['MESSAGE'],
-      accept: ['text/plain'],
+      accept: [...ACCEPTED_CONTENT_TYPES],
       supported: [],
-      hasRoute: () => false,
-      onRequest: (tx) => tx.respond(this.sip.response(tx.request, 404, 'No route to user')),
+      hasRoute: (target) => xmpp && this.pageMode.hasRoute(target),
+      onRequest: (tx, _target, log) => {
+        if (tx.request.method === 'MESSAGE') this.pageMode.onSipMessage(tx, log);
+        else tx.respond(this.sip.response(tx.request, 405, undefined, this.sip.capabilityHeaders().slice(0, 1)));
+      },
     };
   }
 
   async start(): Promise<void> {
     await this.sip.start(this.sipApplication());
-    this.log.info({ component: 'gateway', version: VERSION, listeners: this.sip.listeners }, 'Stox started');
+    for (const c of this.components) {
+      c.component.onStanza((stanza) => this.pageMode.onStanza(c, stanza));
+      await c.component.start();
+    }
+    this.log.info({ component: 'gateway', version: VERSION, listeners: this.sip.listeners, xmppComponents: this.components.map((c) => c.component.domain) }, 'Stox started');
   }
 
   async stop(): Promise<void> {
+    for (const c of this.components) c.delivery.close();
+    await Promise.allSettled(this.components.map((c) => c.component.stop()));
     await this.sip.stop();
     this.log.info({ component: 'gateway' }, 'Stox stopped');
   }

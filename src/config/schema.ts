@@ -32,6 +32,18 @@ const tlsFiles = z
   })
   .strict();
 
+const componentUrl = z.string().regex(/^tcp:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
+  message: 'expected tcp://host:port',
+});
+
+const xmppComponent = z
+  .object({
+    domain: hostname,
+    secret: z.string().min(1),
+    addressing: z.enum(['domain', 'escaped']).default('domain'),
+  })
+  .strict();
+
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export const configSchema = z
@@ -53,8 +65,40 @@ export const configSchema = z
           }
         });
       }),
+    xmpp: z
+      .object({
+        server: componentUrl,
+        components: z.array(xmppComponent).min(1),
+      })
+      .strict()
+      .optional(),
+    im: z
+      .object({
+        successCode: z.union([z.literal(200), z.literal(202)]).default(202),
+        maxMessageBytes: z.number().int().min(500).max(65_000).default(1300),
+        confirmTimeoutMs: z.number().int().min(0).max(30_000).default(2000),
+        retryAfterSeconds: z.number().int().min(1).max(3600).default(5),
+      })
+      .strict()
+      .default({ successCode: 202, maxMessageBytes: 1300, confirmTimeoutMs: 2000, retryAfterSeconds: 5 }),
     log: z.object({ level: logLevel.default('info') }).strict().default({ level: 'info' }),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const sipDomains = new Set(c.sip.domains.map((d) => d.toLowerCase()));
+    const seen = new Set<string>();
+    c.xmpp?.components.forEach((comp, i) => {
+      const domain = comp.domain.toLowerCase();
+      // RFC 7247 'domain' addressing: the JID domain is the SIP domain, so it must be one Stox represents.
+      if (comp.addressing === 'domain' && !sipDomains.has(domain)) {
+        ctx.addIssue({ code: 'custom', path: ['xmpp', 'components', i, 'domain'], message: `'domain' addressing needs a domain listed in sip.domains, got "${comp.domain}"` });
+      }
+      if (comp.addressing === 'escaped' && sipDomains.has(domain)) {
+        ctx.addIssue({ code: 'custom', path: ['xmpp', 'components', i, 'domain'], message: `an 'escaped' component needs its own domain, not one of sip.domains, got "${comp.domain}"` });
+      }
+      if (seen.has(domain)) ctx.addIssue({ code: 'custom', path: ['xmpp', 'components', i, 'domain'], message: `duplicate component domain, got "${comp.domain}"` });
+      seen.add(domain);
+    });
+  });
 
 export type StoxConfig = z.infer<typeof configSchema>;

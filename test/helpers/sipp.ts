@@ -1,6 +1,7 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { start } from './processes.js';
+import { start, type Started } from './processes.js';
 
 export const SCENARIOS = join(dirname(fileURLToPath(import.meta.url)), '..', 'integration', 'scenarios');
 
@@ -25,7 +26,7 @@ export interface SippOptions {
 export async function runSipp(o: SippOptions): Promise<SippRun> {
   const args = [
     o.target,
-    '-sf', join(SCENARIOS, o.scenario),
+    '-sf', o.scenario.startsWith('/') ? o.scenario : join(SCENARIOS, o.scenario),
     '-t', o.transport === 'udp' ? 'u1' : 't1',
     '-i', '127.0.0.1',
     '-p', '0',
@@ -40,4 +41,69 @@ export async function runSipp(o: SippOptions): Promise<SippRun> {
   const p = start('sipp', args, { cwd: o.cwd });
   const code = await p.exited;
   return { code, stdout: p.stdout, stderr: p.stderr };
+}
+
+export interface UacMessage {
+  requestUri: string;
+  from: string;
+  to: string;
+  headers?: string[];
+  body: string;
+  /** Response code sipp must get; anything else fails the call. */
+  expect: number;
+  /** Regexps the response must match (searched in the whole message). */
+  responseChecks?: string[];
+}
+
+/** Text of a CDATA section: ']]>' cannot appear inside one. */
+function cdata(text: string): string {
+  if (text.includes(']]>')) throw new Error('scenario text cannot contain ]]>');
+  return text;
+}
+
+/** A one-MESSAGE UAC scenario written into `dir`, so each test states its own request exactly. */
+export function writeMessageScenario(dir: string, name: string, m: UacMessage): string {
+  const checks = (m.responseChecks ?? [])
+    .map((re, i) => `<ereg regexp="${re.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')}" search_in="msg" check_it="true" assign_to="c${i}"/>`)
+    .join('\n      ');
+  const refs = (m.responseChecks ?? []).map((_, i) => `c${i}`).join(',');
+  const xml = `<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="${name}">
+  <send retrans="500">
+    <![CDATA[
+      MESSAGE ${m.requestUri} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: ${m.from};tag=[pid]SIPpTag09[call_number]
+      To: ${m.to}
+      Call-ID: [call_id]
+      CSeq: 1 MESSAGE
+      Max-Forwards: 70
+${(m.headers ?? []).map((h) => `      ${h}`).join('\n')}
+      Content-Length: [len]
+
+${cdata(m.body)}
+    ]]>
+  </send>
+  <recv response="${m.expect}">${checks ? `\n    <action>\n      ${checks}\n    </action>\n  ` : ''}</recv>
+${refs ? `  <Reference variables="${refs}"/>\n` : ''}</scenario>
+`;
+  const path = join(dir, `${name}.xml`);
+  writeFileSync(path, xml);
+  return path;
+}
+
+export interface SippUas {
+  proc: Started;
+  port: number;
+  /** Everything sipp logged as received/sent so far (its -trace_msg file). */
+  messages(): string;
+}
+
+/** A long-running sipp UAS on a free UDP port, stopped by the test's stopAll(). */
+export async function startSippUas(dir: string, scenario: string, port: number): Promise<SippUas> {
+  const messageFile = join(dir, `uas-${port}-messages.log`);
+  const proc = start('sipp', ['-sf', scenario.includes('/') ? scenario : join(SCENARIOS, scenario), '-i', '127.0.0.1', '-p', String(port), '-nostdin', '-trace_msg', '-message_file', messageFile], { cwd: dir });
+  await new Promise((r) => setTimeout(r, 300));
+  if (proc.child.exitCode !== null) throw new Error(`sipp UAS exited: ${proc.stderr}${proc.stdout}`);
+  return { proc, port, messages: () => (existsSync(messageFile) ? readFileSync(messageFile, 'utf8') : '') };
 }

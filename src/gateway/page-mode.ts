@@ -1,0 +1,232 @@
+import { randomBytes } from 'node:crypto';
+import type { Element } from 'ltx';
+import type { Logger } from 'pino';
+import { AddressError, jidToSip, parseSipUriText, sipToJid, formatSipUri, type ComponentAddressing, type SipAddress } from '../core/address.js';
+import { sipStatusToXmppError, sipTimeoutToXmppError, xmppErrorToSip, type ErrorTables, type StanzaErrorCondition, type XmppStanzaError } from '../core/errors.js';
+import { formatJid, parseJid, type Jid } from '../core/jid.js';
+import { sipPageToXmpp, xmppPageToSip, X2S_IGNORE, type SipPage } from '../core/messages.js';
+import type { StoxConfig } from '../config/schema.js';
+import { decodePage, encodePage } from '../sip/page-codec.js';
+import type { SipRequest } from '../sip/message.js';
+import { serializeMessage } from '../sip/serializer.js';
+import type { SipStack } from '../sip/stack.js';
+import type { ServerTransaction } from '../sip/transaction/index.js';
+import type { SipUri } from '../sip/uri.js';
+import { ComponentUnavailableError, type XmppComponent } from '../xmpp/component.js';
+import { DeliveryTracker, type StanzaErrorInfo } from '../xmpp/delivery.js';
+import { errorReply, MessageStanzaError, stanzaToXmppPage, xmppPageToStanza } from '../xmpp/message-stanza.js';
+
+/** What a late bounce needs to tell the SIP sender (README, "Delivery failures"). */
+export interface SentToXmpp {
+  senderUri: string;
+  recipient: Jid;
+  callId: string;
+  sentAt: string;
+}
+
+export interface GatewayComponent {
+  component: XmppComponent;
+  addressing: ComponentAddressing;
+  delivery: DeliveryTracker<SentToXmpp>;
+}
+
+/**
+ * Headers the stack adds after encoding (Via, Max-Forwards, User-Agent, maybe Route): counted against
+ * im.maxMessageBytes so the 1300-byte rule covers the whole request as sent (reference §4.5 [D]).
+ */
+const STACK_HEADER_ALLOWANCE = 200;
+
+const NO_ROUTE = 'no-route';
+
+function newId(prefix: string): string {
+  return `${prefix}${randomBytes(9).toString('base64url')}`;
+}
+
+/** Page-mode IM both ways (RFC 7572): the glue between the SIP stack, the core mapping and the components. */
+export class PageModeBridge {
+  private readonly byDomain = new Map<string, GatewayComponent>();
+  private readonly escaped?: GatewayComponent;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly sip: SipStack,
+    components: GatewayComponent[],
+    private readonly errors: ErrorTables,
+    private readonly im: StoxConfig['im'],
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'im' });
+    for (const c of components) {
+      this.byDomain.set(c.component.domain.toLowerCase(), c);
+      c.delivery.onLateBounce((meta, error) => this.reportLateBounce(c, meta, error));
+    }
+    this.escaped = components.find((c) => c.addressing.mode === 'escaped');
+  }
+
+  /** SIP requests for users in XMPP domains are ours; local SIP users and our own components are not. */
+  hasRoute(target: SipUri): boolean {
+    if (!target.user) return false;
+    const host = target.host.toLowerCase();
+    return !this.sip.isLocalDomain(host) && !this.byDomain.has(host);
+  }
+
+  // ------------------------------------------------------------------------------------- SIP → XMPP
+
+  onSipMessage(tx: ServerTransaction, log: Logger): void {
+    this.deliverToXmpp(tx, log).catch((err: unknown) => {
+      log.error({ err: (err as Error).message }, 'unexpected failure delivering MESSAGE');
+      if (!tx.finalSent) tx.respond(this.sip.response(tx.request, 500, 'Internal error'));
+    });
+  }
+
+  private pickComponent(sender: SipAddress): GatewayComponent | undefined {
+    const own = this.byDomain.get(sender.host.toLowerCase());
+    if (own && own.addressing.mode === 'domain') return own;
+    return this.escaped;
+  }
+
+  private async deliverToXmpp(tx: ServerTransaction, log: Logger): Promise<void> {
+    const req = tx.request;
+    const reply = (status: number, reason?: string, extra?: Iterable<[string, string]>): void => tx.respond(this.sip.response(req, status, reason, extra));
+    let page: SipPage;
+    let from: Jid;
+    let to: Jid;
+    let via: GatewayComponent | undefined;
+    try {
+      page = decodePage(req);
+      const sender = parseSipUriText(page.from.uri);
+      via = this.pickComponent(sender);
+      if (!via) return reply(403, 'Sender domain not served by this gateway');
+      from = sipToJid(sender, via.addressing);
+      to = sipToJid(parseSipUriText(page.requestUri));
+    } catch (err) {
+      if (err instanceof AddressError) {
+        const warning = err.sipWarning ? ([['warning', `${err.sipWarning.code} stox "${err.sipWarning.text}"`]] as Array<[string, string]>) : [];
+        log.info({ err: err.message, status: err.sipStatus }, 'address cannot be mapped');
+        return reply(err.sipStatus, err.message.replace(/[\r\n]/g, ' ').slice(0, 120), warning);
+      }
+      return reply(400, (err as Error).message.replace(/[\r\n]/g, ' ').slice(0, 120));
+    }
+    const stanzaId = newId('stox-');
+    const result = sipPageToXmpp(page, { from: formatJid(from), to: formatJid(to), stanzaId });
+    if (!result.ok) {
+      log.info({ status: result.status, reason: result.reason }, 'MESSAGE cannot be translated');
+      return reply(result.status, result.reason, result.accept ? [['accept', result.accept.join(', ')]] : []);
+    }
+    const component = via.component;
+    if (!component.connected) {
+      log.warn({ domain: component.domain }, 'XMPP component down: refusing MESSAGE');
+      return reply(503, 'XMPP server unreachable', [['retry-after', String(this.im.retryAfterSeconds)]]);
+    }
+    const stanza = xmppPageToStanza(result.page);
+    const meta: SentToXmpp = { senderUri: page.from.uri, recipient: to, callId: page.callId, sentAt: new Date().toISOString() };
+    let outcome;
+    try {
+      outcome = await via.delivery.deliver(stanza, meta);
+    } catch (err) {
+      if (err instanceof ComponentUnavailableError) {
+        return reply(503, 'XMPP server unreachable', [['retry-after', String(this.im.retryAfterSeconds)]]);
+      }
+      throw err;
+    }
+    if (outcome.status === 'accepted') {
+      log.debug({ stanzaId, confirmed: outcome.confirmed }, 'MESSAGE handed to XMPP');
+      return reply(this.im.successCode);
+    }
+    const mapped = xmppErrorToSip(this.errors, outcome.error.condition, { about: to, text: outcome.error.text, address: outcome.error.address, via: via.addressing });
+    log.info({ stanzaId, condition: outcome.error.condition, status: mapped.status }, 'XMPP server bounced the message');
+    const extra: Array<[string, string]> = mapped.contact ? [['contact', `<${formatSipUri(mapped.contact)}>`]] : [];
+    return reply(mapped.status, mapped.reason, extra);
+  }
+
+  /**
+   * A bounce after the SIP sender already had its 2xx: tell them with a MESSAGE from the recipient's
+   * address whose In-Reply-To names the original Call-ID (RFC 3261 §20.21), so a client can thread it.
+   */
+  private reportLateBounce(c: GatewayComponent, meta: SentToXmpp, error: StanzaErrorInfo): void {
+    let recipientUri: string;
+    try {
+      recipientUri = formatSipUri(jidToSip(meta.recipient));
+    } catch {
+      return;
+    }
+    const text = `Stox: your message to ${recipientUri} sent at ${meta.sentAt} was not delivered: ${error.condition}${error.text ? ` (${error.text})` : ''}.`;
+    const req = encodePage({
+      requestUri: meta.senderUri,
+      from: { uri: recipientUri },
+      to: { uri: meta.senderUri },
+      callId: newId('stox-notice-'),
+      subject: 'Message not delivered',
+      contentType: 'text/plain;charset=UTF-8',
+      body: Buffer.from(text, 'utf8'),
+    });
+    req.headers.append('in-reply-to', meta.callId);
+    this.log.info({ callId: meta.callId, condition: error.condition, domain: c.component.domain }, 'late bounce: notifying SIP sender');
+    this.sendSip(req, () => undefined);
+  }
+
+  // ------------------------------------------------------------------------------------- XMPP → SIP
+
+  /** Every stanza from a component that is not a built-in query. */
+  onStanza(c: GatewayComponent, stanza: Element): void {
+    if (c.delivery.handleIncoming(stanza)) return;
+    if (stanza.name !== 'message' || stanza.attrs.type === 'error') return;
+    const stanzaId = stanza.attrs.id as string | undefined;
+    const log = this.log.child({ stanzaId, domain: c.component.domain });
+    const fail = (e: XmppStanzaError | { condition: string; type?: string; text?: string }): void => {
+      const type = 'type' in e && e.type ? e.type : (this.errors.conditionTypes.get(e.condition as StanzaErrorCondition) ?? 'cancel');
+      log.info({ condition: e.condition }, 'XMPP message refused');
+      c.component.send(errorReply(stanza, e.condition, type, e.text)).catch((err: Error) => log.warn({ err: err.message }, 'cannot send error reply'));
+    };
+    let req: SipRequest;
+    try {
+      const page = stanzaToXmppPage(stanza);
+      const fromJid = parseJid(page.from);
+      const toJid = parseJid(page.to);
+      const fromUri = formatSipUri(jidToSip(fromJid));
+      const toUri = formatSipUri(jidToSip(toJid, c.addressing));
+      const r = xmppPageToSip(page, { fromUri, toUri, maxBodyBytes: this.im.maxMessageBytes, callId: newId('stox-') });
+      if (!r.ok) {
+        if (r.condition === X2S_IGNORE) return;
+        return fail({ condition: r.condition, text: r.text });
+      }
+      req = encodePage(r.page);
+    } catch (err) {
+      if (err instanceof AddressError || err instanceof MessageStanzaError) return fail({ condition: err.condition, text: err.message });
+      log.error({ err: (err as Error).message }, 'cannot translate XMPP message');
+      return fail({ condition: 'internal-server-error' });
+    }
+    const size = serializeMessage(req).length + STACK_HEADER_ALLOWANCE;
+    if (size > this.im.maxMessageBytes) {
+      return fail({ condition: 'policy-violation', text: `message too large for SIP page mode (${size} > ${this.im.maxMessageBytes} bytes, RFC 3428 §8)` });
+    }
+    const callId = req.headers.get('call-id');
+    this.sendSip(req, (status, reason) => {
+      if (status !== undefined && status < 300) {
+        log.debug({ callId, status }, 'MESSAGE delivered to SIP');
+        return;
+      }
+      const e =
+        status === undefined
+          ? reason === NO_ROUTE
+            ? { condition: 'remote-server-not-found', text: 'no SIP route to the recipient' }
+            : sipTimeoutToXmppError(this.errors)
+          : sipStatusToXmppError(this.errors, status, { reason });
+      log.info({ callId, status, condition: e.condition }, 'SIP side refused the message');
+      fail(e);
+    });
+  }
+
+  /** Send a SIP request; `done` gets the final status, or undefined with NO_ROUTE / nothing on timeout. */
+  private sendSip(req: SipRequest, done: (status: number | undefined, reason?: string) => void): void {
+    this.sip
+      .request(req, {
+        onFinal: (res) => done(res.status, res.reason),
+        onTimeout: () => done(undefined),
+      })
+      .catch((err: Error) => {
+        this.log.warn({ callId: req.headers.get('call-id'), err: err.message }, 'cannot send SIP request');
+        done(undefined, NO_ROUTE);
+      });
+  }
+}

@@ -1,0 +1,211 @@
+import xml from '@xmpp/xml';
+import type { Element } from 'ltx';
+import type { Logger } from 'pino';
+import { NS_PING, NS_STANZAS } from './builtins.js';
+import type { XmppComponent } from './component.js';
+
+/**
+ * "No false success" for messages handed to the XMPP server. XMPP has no positive acknowledgement, but a
+ * server handles one stream's stanzas in order: an XEP-0199 ping sent to the recipient's domain right
+ * after a message comes back only after the server has dealt with that message, so a bounce it generates
+ * at once (unknown user, refused by policy) arrives before the ping's answer. One ping in flight per
+ * domain covers every message sent meanwhile, so the cost is about one round trip per batch, not per
+ * message. Bounces that come later (a remote server, a slow client) are reported through `onLateBounce`.
+ */
+
+export interface StanzaErrorInfo {
+  condition: string;
+  type: string;
+  text?: string;
+  /** Character data of the condition element (`<gone/>`, `<redirect/>`: an XMPP URI). */
+  address?: string;
+}
+
+export type DeliveryOutcome = { status: 'accepted'; confirmed: boolean } | { status: 'bounced'; error: StanzaErrorInfo };
+
+export interface DeliveryOptions {
+  /** Longest wait for the barrier's answer; then the message counts as accepted, unconfirmed. */
+  confirmTimeoutMs: number;
+  /** How long an accepted message's metadata is kept to recognise a late bounce. */
+  lateWindowMs?: number;
+  /** Upper bound on remembered accepted messages; the oldest go first, so memory stays bounded under load. */
+  maxRemembered?: number;
+  logger: Logger;
+}
+
+interface Pending<M> {
+  meta: M;
+  resolve: (o: DeliveryOutcome) => void;
+  settled: boolean;
+}
+
+interface Barrier<M> {
+  id: string;
+  covers: Array<{ id: string; entry: Pending<M> }>;
+  timer: NodeJS.Timeout;
+}
+
+interface DomainState<M> {
+  inFlight?: Barrier<M>;
+  waiting: Array<{ id: string; entry: Pending<M> }>;
+}
+
+/** Parse the `<error/>` child of an error stanza (RFC 6120 §8.3.2). */
+export function stanzaErrorInfo(stanza: Element): StanzaErrorInfo {
+  const error = stanza.getChild('error');
+  const info: StanzaErrorInfo = { condition: 'undefined-condition', type: error?.attrs.type ?? 'cancel' };
+  for (const child of error?.children ?? []) {
+    if (typeof child === 'string' || child.attrs.xmlns !== NS_STANZAS) continue;
+    if (child.name === 'text') info.text = child.getText();
+    else {
+      info.condition = child.name;
+      const data = child.getText();
+      if (data) info.address = data;
+    }
+  }
+  return info;
+}
+
+function domainOf(jid: string): string {
+  const at = jid.indexOf('@');
+  const slash = jid.indexOf('/', at + 1);
+  return jid.slice(at + 1, slash < 0 ? undefined : slash);
+}
+
+export class DeliveryTracker<M> {
+  private readonly pending = new Map<string, Pending<M>>();
+  private readonly accepted = new Map<string, { meta: M; at: number }>();
+  private readonly domains = new Map<string, DomainState<M>>();
+  private barrierSeq = 0;
+  private lateHandler?: (meta: M, error: StanzaErrorInfo) => void;
+  private readonly lateWindowMs: number;
+  private readonly maxRemembered: number;
+
+  constructor(
+    private readonly component: XmppComponent,
+    private readonly opts: DeliveryOptions,
+  ) {
+    this.lateWindowMs = opts.lateWindowMs ?? 120_000;
+    this.maxRemembered = opts.maxRemembered ?? 100_000;
+  }
+
+  onLateBounce(handler: (meta: M, error: StanzaErrorInfo) => void): void {
+    this.lateHandler = handler;
+  }
+
+  /** Messages awaiting confirmation and accepted ones still remembered (for metrics and tests). */
+  get sizes(): { pending: number; remembered: number } {
+    return { pending: this.pending.size, remembered: this.accepted.size };
+  }
+
+  /**
+   * Send a `<message/>` (it must carry a unique id) and settle once the server has either bounced it or
+   * answered the barrier behind it. Rejects, without tracking anything, when the component cannot send.
+   */
+  async deliver(stanza: Element, meta: M): Promise<DeliveryOutcome> {
+    const id = stanza.attrs.id as string | undefined;
+    const to = stanza.attrs.to as string | undefined;
+    if (!id || !to) throw new Error('a tracked message needs an id and a to');
+    await this.component.send(stanza);
+    return new Promise<DeliveryOutcome>((resolve) => {
+      const entry: Pending<M> = { meta, resolve, settled: false };
+      this.pending.set(id, entry);
+      const domain = domainOf(to);
+      let state = this.domains.get(domain);
+      if (!state) {
+        state = { waiting: [] };
+        this.domains.set(domain, state);
+      }
+      state.waiting.push({ id, entry });
+      if (!state.inFlight) this.sendBarrier(domain, state);
+    });
+  }
+
+  /** Offer every incoming stanza; returns true when it was a bounce or barrier answer consumed here. */
+  handleIncoming(stanza: Element): boolean {
+    const id = stanza.attrs.id as string | undefined;
+    if (id === undefined || stanza.attrs.type !== 'error' && stanza.attrs.type !== 'result') return false;
+    if (stanza.name === 'iq' && id.startsWith('stox-barrier-')) {
+      const domain = domainOf(String(stanza.attrs.from ?? ''));
+      const state = this.domains.get(domain);
+      if (state?.inFlight?.id === id) this.completeBarrier(domain, state);
+      return true;
+    }
+    if (stanza.name !== 'message' || stanza.attrs.type !== 'error') return false;
+    const error = stanzaErrorInfo(stanza);
+    const entry = this.pending.get(id);
+    if (entry) {
+      this.pending.delete(id);
+      if (!entry.settled) {
+        entry.settled = true;
+        entry.resolve({ status: 'bounced', error });
+      }
+      return true;
+    }
+    const late = this.accepted.get(id);
+    if (late) {
+      this.accepted.delete(id);
+      this.lateHandler?.(late.meta, error);
+      return true;
+    }
+    return false;
+  }
+
+  /** Settle everything still waiting as accepted-unconfirmed (shutdown). */
+  close(): void {
+    for (const state of this.domains.values()) {
+      if (state.inFlight) clearTimeout(state.inFlight.timer);
+      state.inFlight = undefined;
+      state.waiting = [];
+    }
+    for (const entry of this.pending.values()) this.settleAccepted(entry, false);
+    this.pending.clear();
+  }
+
+  private sendBarrier(domain: string, state: DomainState<M>): void {
+    const id = `stox-barrier-${++this.barrierSeq}`;
+    const covers = state.waiting;
+    state.waiting = [];
+    const timer = setTimeout(() => {
+      this.opts.logger.warn({ component: 'xmpp', domain, id, covered: covers.length }, 'no answer to delivery barrier in time; accepting unconfirmed');
+      this.completeBarrier(domain, state, false);
+    }, this.opts.confirmTimeoutMs);
+    state.inFlight = { id, covers, timer };
+    const ping = xml('iq', { type: 'get', id, from: this.component.domain, to: domain }, xml('ping', { xmlns: NS_PING }));
+    this.component.send(ping).catch(() => {
+      // The messages were written before the component went away; they count as handed over.
+      this.completeBarrier(domain, state, false);
+    });
+  }
+
+  private completeBarrier(domain: string, state: DomainState<M>, confirmed = true): void {
+    const barrier = state.inFlight;
+    if (!barrier) return;
+    clearTimeout(barrier.timer);
+    state.inFlight = undefined;
+    const now = Date.now();
+    for (const { id, entry } of barrier.covers) {
+      if (entry.settled) continue;
+      this.pending.delete(id);
+      this.settleAccepted(entry, confirmed);
+      this.remember(id, entry.meta, now);
+    }
+    if (state.waiting.length > 0) this.sendBarrier(domain, state);
+    else this.domains.delete(domain);
+  }
+
+  private settleAccepted(entry: Pending<M>, confirmed: boolean): void {
+    if (entry.settled) return;
+    entry.settled = true;
+    entry.resolve({ status: 'accepted', confirmed });
+  }
+
+  private remember(id: string, meta: M, now: number): void {
+    this.accepted.set(id, { meta, at: now });
+    // Map iteration is insertion order, so the oldest entries are first.
+    for (const [oldId, v] of this.accepted) {
+      if (this.accepted.size <= this.maxRemembered && now - v.at <= this.lateWindowMs) break;
+      this.accepted.delete(oldId);
+    }
+  }
+}
