@@ -82,7 +82,7 @@ export class DeliveryTracker<M> {
   private readonly maxRemembered: number;
 
   constructor(
-    private readonly component: XmppComponent,
+    private readonly component: Pick<XmppComponent, 'domain' | 'send'>,
     private readonly opts: DeliveryOptions,
   ) {
     this.lateWindowMs = opts.lateWindowMs ?? 120_000;
