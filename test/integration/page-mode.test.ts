@@ -2,7 +2,7 @@ import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultErrorTables, xmppErrorToSip } from '../../src/core/errors.js';
-import { stopAll, tempDir } from '../helpers/processes.js';
+import { start, stopAll, tempDir } from '../helpers/processes.js';
 import { freePort, startProsody, type ProsodyInstance } from '../helpers/prosody.js';
 import { runSipp, startSippUas, writeMessageScenario, type SippUas, type UacMessage } from '../helpers/sipp.js';
 import { startStox, type RunningStox } from '../helpers/stox.js';
@@ -52,6 +52,7 @@ describe('page-mode IM through real Prosody and sipp (RFC 7572)', () => {
   beforeAll(async () => {
     prosody = await startProsody({ domain: 'xmpp.test', components: [{ domain: 'sip.test', secret: 'sip-secret' }, { domain: 'gw.test', secret: 'gw-secret' }] });
     await prosody.register('romeo', 'romeopw');
+    await prosody.register('juliet', 'julietpw');
     uas = await startSippUas(dir.path, 'uas-message.xml', await freePort());
     stox = await startStox(dir.path, {
       sip: { listen: ['udp://127.0.0.1:0', 'tcp://127.0.0.1:0'], domains: ['sip.test'], outboundProxy: `sip:127.0.0.1:${uas.port};lr` },
@@ -245,6 +246,34 @@ describe('page-mode IM through real Prosody and sipp (RFC 7572)', () => {
       const block = await uasReceived('to elsewhere');
       expect(block).toMatch(/^MESSAGE sip:bob@elsewhere\.test SIP\/2\.0/m);
     });
+  });
+
+  describe('interop with an independent XMPP client (slixmpp)', () => {
+    it('slixmpp receives a SIP MESSAGE and its reply reaches the SIP user', async () => {
+      const peer = start('/usr/bin/python3', [
+        'test/interop/slixmpp_peer.py',
+        'juliet@xmpp.test/laptop',
+        'julietpw',
+        '127.0.0.1',
+        String(prosody.c2sPort),
+        'for slixmpp',
+        'alice@sip.test',
+      ]);
+      await peer.waitFor(/^READY$/m, 20_000);
+      await sippMessage({ requestUri: 'sip:juliet@xmpp.test', to: '<sip:juliet@xmpp.test>', from: '<sip:alice@sip.test>', headers: ['Content-Type: text/plain'], body: 'for slixmpp, with ümlauts', expect: 202 });
+      const line = await peer.waitFor(/^\{.*\}$/m, 10_000);
+      const got = JSON.parse(line[0]) as { from: string; body: string; thread: string };
+      expect(got.from).toBe('alice@sip.test');
+      expect(got.body.trim()).toBe('for slixmpp, with ümlauts');
+      expect(got.thread).not.toBe('');
+      await peer.waitFor(/^SENT$/m);
+      const deadline = Date.now() + 10_000;
+      while (!uas.messages().includes('reply from slixmpp: for slixmpp, with ümlauts')) {
+        if (Date.now() > deadline) throw new Error(`reply never reached the SIP UAS: ${peer.stdout}${peer.stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await peer.exited).toBe(0);
+    }, 40_000);
   });
 
   describe('the XMPP server goes away and comes back', () => {
