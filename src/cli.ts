@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js';
+import { defaultErrorTables } from './core/errors.js';
+import { MappingTableError } from './core/mapping-tables.js';
 import { VERSION } from './version.js';
 
 const HELP = `stox ${VERSION} — SIP/SIMPLE ⇄ XMPP federation gateway
@@ -20,11 +22,20 @@ Example config with every key documented: config/stox.example.yaml
 /** Loads FILE or prints every problem in it; undefined means "exit 2". */
 function tryLoad(file: string): LoadedConfig | undefined {
   try {
-    return loadConfigFile(file);
+    const loaded = loadConfigFile(file);
+    // The mapping tables are part of what runs; a broken one must fail here, not at start.
+    defaultErrorTables();
+    return loaded;
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${file}: invalid configuration\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
-    return undefined;
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${file}: invalid configuration\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
+      return undefined;
+    }
+    if (err instanceof MappingTableError) {
+      process.stderr.write(`mappings: invalid ${err.table}\n${err.issues.map((p) => `  ${p}`).join('\n')}\n`);
+      return undefined;
+    }
+    throw err;
   }
 }
 
