@@ -75,6 +75,7 @@ export function loadConfigFile(path: string): LoadedConfig {
   }
   const config = validateConfig(doc.toJS());
   const base = dirname(abs);
+  if (config.store.path !== ':memory:') config.store.path = resolve(base, config.store.path);
   if (config.sip.tls) {
     const t = config.sip.tls;
     t.cert = resolve(base, t.cert);

@@ -81,10 +81,27 @@ export const configSchema = z
       })
       .strict()
       .default({ successCode: 202, maxMessageBytes: 1300, confirmTimeoutMs: 2000, retryAfterSeconds: 5 }),
+    store: z
+      .object({ path: z.string().min(1).default('stox.db') })
+      .strict()
+      .default({ path: 'stox.db' }),
+    presence: z
+      .object({
+        subscribeExpires: z.number().int().min(60).max(86_400).default(3600),
+        minExpires: z.number().int().min(1).max(3600).default(60),
+        maxExpires: z.number().int().min(60).max(86_400).default(3600),
+        notifyIntervalMs: z.number().int().min(0).max(60_000).default(5000),
+        resumePerSecond: z.number().int().min(1).max(100_000).default(500),
+      })
+      .strict()
+      .default({ subscribeExpires: 3600, minExpires: 60, maxExpires: 3600, notifyIntervalMs: 5000, resumePerSecond: 500 }),
     log: z.object({ level: logLevel.default('info') }).strict().default({ level: 'info' }),
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.presence.minExpires > c.presence.maxExpires) {
+      ctx.addIssue({ code: 'custom', path: ['presence', 'minExpires'], message: `must not exceed presence.maxExpires, got ${c.presence.minExpires}` });
+    }
     const sipDomains = new Set(c.sip.domains.map((d) => d.toLowerCase()));
     const seen = new Set<string>();
     c.xmpp?.components.forEach((comp, i) => {
