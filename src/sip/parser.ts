@@ -8,10 +8,10 @@
  * live in header-values.ts.
  */
 import { isUtf8 } from 'node:buffer';
-import { SipHeaders, type SipMessage, type SipRequest, type SipResponse } from './message.js';
-import { isSipToken, parseCSeq, parseNameAddr, parseVia, splitHeaderValues } from './header-values.js';
+import { EMPTY_BODY, SipHeaders, type SipMessage, type SipRequest, type SipResponse } from './message.js';
+import { isSipToken, parseCSeq, parseNameAddr, parseVia, splitHeaderValues, type Via } from './header-values.js';
 import { canonicalHeaderName } from './serializer.js';
-import { parseUri } from './uri.js';
+import { parseUri, type SipUri } from './uri.js';
 
 export interface ParseOptions {
   /** Largest accepted message in bytes; default 65536. */
@@ -29,7 +29,16 @@ export interface ParseOptions {
  * bare CR/LF, other controls): echoing such headers in a 400 would only carry the damage further.
  */
 export type ParseOutcome =
-  | { ok: true; message: SipMessage }
+  | {
+      ok: true;
+      message: SipMessage;
+      /**
+       * Requests only: what validation already parsed, so the stack need not parse it again — every Via
+       * (top first) and the Request-URI. Fresh objects the caller may keep or change.
+       */
+      vias?: Via[];
+      requestUri?: SipUri;
+    }
   | { ok: false; reason: string; partial?: SipRequest; tooLarge?: boolean };
 
 export const DEFAULT_MAX_SIZE = 65536;
@@ -245,10 +254,10 @@ function parse(data: Buffer, maxSize: number, stream: boolean, maxHeaders: numbe
   const bodyStart = headEnd + 4;
   let message: SipMessage;
   if (startLine.kind === 'request') {
-    const req: SipRequest = { kind: 'request', method: startLine.method, uri: startLine.uri, headers, body: Buffer.alloc(0) };
+    const req: SipRequest = { kind: 'request', method: startLine.method, uri: startLine.uri, headers, body: EMPTY_BODY };
     message = req;
   } else {
-    const res: SipResponse = { kind: 'response', status: startLine.status, reason: startLine.reason, headers, body: Buffer.alloc(0) };
+    const res: SipResponse = { kind: 'response', status: startLine.status, reason: startLine.reason, headers, body: EMPTY_BODY };
     message = res;
   }
   const partial = message.kind === 'request' ? message : undefined;
@@ -278,14 +287,18 @@ function parse(data: Buffer, maxSize: number, stream: boolean, maxHeaders: numbe
     message.body = copy(data, bodyStart, bodyStart + n);
   }
 
-  const problem = message.kind === 'request' ? validateRequest(message) : validateResponse(message);
-  if (problem !== undefined) return failWith(problem);
-  return { ok: true, message };
+  if (message.kind === 'response') {
+    const problem = validateResponse(message);
+    return problem === undefined ? { ok: true, message } : failWith(problem);
+  }
+  const checked = checkRequest(message);
+  if (typeof checked === 'string') return failWith(checked);
+  return { ok: true, message, vias: checked.vias, requestUri: checked.uri };
 }
 
 /** The body gets its own memory: transports may reuse the buffer they received into. */
 function copy(data: Buffer, from: number, to: number): Buffer {
-  if (to <= from) return Buffer.alloc(0);
+  if (to <= from) return EMPTY_BODY;
   return Buffer.from(data.subarray(from, to));
 }
 
@@ -351,9 +364,16 @@ function essentials(h: SipHeaders): Essentials {
  * for a 400, or undefined when the request is sound.
  */
 export function validateRequest(req: SipRequest): string | undefined {
+  const checked = checkRequest(req);
+  return typeof checked === 'string' ? checked : undefined;
+}
+
+/** `validateRequest`, keeping what it parsed: the reason for a 400, or the parsed Vias and Request-URI. */
+function checkRequest(req: SipRequest): string | { vias: Via[]; uri: SipUri } {
   if (!isSipToken(req.method)) return 'Bad method';
+  let uri: SipUri;
   try {
-    parseUri(req.uri);
+    uri = parseUri(req.uri);
   } catch {
     return 'Bad Request-URI';
   }
@@ -380,14 +400,15 @@ export function validateRequest(req: SipRequest): string | undefined {
   } catch {
     return 'Bad To';
   }
+  const vias: Via[] = [];
   for (const v of e.vias) {
     try {
-      parseVia(v);
+      vias.push(parseVia(v));
     } catch {
       return 'Malformed Via';
     }
   }
-  return undefined;
+  return { vias, uri };
 }
 
 /** Responses only need what transaction matching reads (§17.1.3): the top Via and CSeq. */

@@ -1,12 +1,23 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
-import { formatVia, parseNameAddr, parseVia, type Via } from './header-values.js';
+import { formatParams, formatVia, parseNameAddr, parseVia, type Via } from './header-values.js';
 import { type InboundMessage, type SipEndpoint, type SipRequest, type SipResponse } from './message.js';
-import { parseMessage } from './parser.js';
+import { parseMessage, type ParseOutcome } from './parser.js';
 import { createResolver, type SipResolver } from './resolver.js';
-import { serializeMessage } from './serializer.js';
-import { buildResponse, newBranch, TransactionLayer, type ClientHandlers, type ClientTransaction, type ServerTransaction, type TransactionTarget } from './transaction/index.js';
+import { serializeHead, serializeMessage } from './serializer.js';
+import {
+  buildResponse,
+  buildStatelessResponse,
+  newBranch,
+  TransactionLayer,
+  type ClientHandlers,
+  type ClientTransaction,
+  type PreparedResponse,
+  type ServerTransaction,
+  type TransactionTarget,
+} from './transaction/index.js';
 import { createTransport, type ReceivedBytes, type Transport, type TransportLimits } from './transport/index.js';
+import { UdpTransport } from './transport/udp.js';
 import { parseUri, type SipUri } from './uri.js';
 
 /** Methods the stack itself answers whatever the application registers. */
@@ -52,6 +63,8 @@ export interface SipStackStats {
   requestsIn: number;
   responsesIn: number;
   badRequests: number;
+  /** Requests answered without a transaction (RFC 3261 §8.2.7): OPTIONS to Stox, 404, 405, 416, 482, 483, 400/505/513. */
+  statelessAnswers: number;
   dropped: Record<DropReason, number>;
 }
 
@@ -67,11 +80,23 @@ function hostForHeader(address: string): string {
   return address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
 }
 
+/**
+ * An inbound request with the address its responses go to, worked out once from its top Via when it
+ * arrived (RFC 3261 §18.2.2, RFC 3581) rather than by parsing the response's Via for every send.
+ */
+interface RoutedInbound extends InboundMessage {
+  replyTo?: SipEndpoint;
+}
+
+/** What `screen` decided: answer here and now, or hand the request to the application for `target`. */
+type Screening = { answer: number; reason?: string; extra?: ReadonlyArray<[string, string]> } | { target: SipUri };
+
 export class SipStack {
   readonly stats: SipStackStats = {
     requestsIn: 0,
     responsesIn: 0,
     badRequests: 0,
+    statelessAnswers: 0,
     dropped: { unparseable: 0, framing: 0, 'no-via': 0, 'send-failed': 0 },
   };
   private readonly transports: Transport[] = [];
@@ -83,6 +108,11 @@ export class SipStack {
   private readonly domains: Set<string>;
   private layer?: TransactionLayer;
   private app?: SipApplication;
+  /** Fixed once the application is known: they are looked at for every request. */
+  private knownMethods: ReadonlySet<string> = new Set(STACK_METHODS);
+  private capabilities: ReadonlyArray<[string, string]> = [];
+  /** The request `screen` just passed to the layer, and its parsed target, for `onNewRequest`. */
+  private screened: { req: SipRequest; target: SipUri } | undefined;
 
   constructor(private readonly opts: SipStackOptions) {
     this.log = opts.logger.child({ component: 'sip' });
@@ -107,15 +137,21 @@ export class SipStack {
 
   async start(app: SipApplication): Promise<void> {
     this.app = app;
+    this.knownMethods = new Set<string>([...STACK_METHODS, ...app.methods]);
+    this.capabilities = this.capabilityHeaders();
     this.layer = new TransactionLayer({
       clock: this.clock,
       timers: this.opts.timers,
       sendRequest: (req, target) => this.transmit(req, target.endpoint, target.connectionId),
       sendResponse: (res, inbound) => this.sendResponse(res, inbound),
+      prepareResponse: (res, inbound) => this.prepareResponse(res, inbound),
       onRequest: (tx) => this.onNewRequest(tx),
       onStrayAck: (inbound) => this.app?.onStrayAck?.(inbound),
-      onStrayResponse: (inbound) =>
-        this.log.debug({ callId: inbound.message.headers.get('call-id'), status: (inbound.message as SipResponse).status }, 'response matches no transaction'),
+      onStrayResponse: (inbound) => {
+        if (this.log.isLevelEnabled('debug')) {
+          this.log.debug({ callId: inbound.message.headers.get('call-id'), status: (inbound.message as SipResponse).status }, 'response matches no transaction');
+        }
+      },
       onCancel: (tx) => {
         if (this.app?.onCancel) this.app.onCancel(tx);
         else if (!tx.finalSent) tx.respond(this.response(tx.request, 487));
@@ -131,6 +167,7 @@ export class SipStack {
           },
           { limits: { maxMessageBytes: this.opts.maxMessageBytes, ...this.opts.limits }, tls: this.opts.tls },
         );
+        if (transport instanceof UdpTransport) transport.onSendFailure = (err) => this.sendFailed(err);
         this.transports.push(transport);
         this.ownAddresses.add(endpointKey(transport.local));
         this.log.info({ listen: `${transport.protocol}://${hostForHeader(transport.local.address)}:${transport.local.port}` }, 'SIP listener up');
@@ -219,6 +256,16 @@ export class SipStack {
   }
 
   private transportFor(dest: SipEndpoint): Transport | undefined {
+    // The usual case, one listener per transport, needs no address comparisons.
+    let only: Transport | undefined;
+    let count = 0;
+    for (const t of this.transports) {
+      if (t.protocol === dest.transport) {
+        only = t;
+        count++;
+      }
+    }
+    if (count <= 1) return only;
     const v6 = stripBrackets(dest.address).includes(':');
     return (
       this.transports.find((t) => t.protocol === dest.transport && stripBrackets(t.local.address).includes(':') === v6) ??
@@ -228,10 +275,9 @@ export class SipStack {
 
   private transmit(msg: SipRequest | SipResponse, dest: SipEndpoint, connectionId?: string): void {
     const transport = this.transportFor(dest);
-    const callId = msg.headers.get('call-id');
     if (!transport) {
       this.stats.dropped['send-failed']++;
-      this.log.warn({ callId, dest }, 'no listener for the destination transport');
+      this.log.warn({ callId: msg.headers.get('call-id'), dest }, 'no listener for the destination transport');
       return;
     }
     let bytes: Buffer;
@@ -239,91 +285,232 @@ export class SipStack {
       bytes = serializeMessage(msg);
     } catch (err) {
       this.stats.dropped['send-failed']++;
-      this.log.error({ callId, err: (err as Error).message }, 'refused to serialize message');
+      this.log.error({ callId: msg.headers.get('call-id'), err: (err as Error).message }, 'refused to serialize message');
+      return;
+    }
+    if (transport instanceof UdpTransport) {
+      try {
+        transport.sendNow(bytes, dest);
+      } catch (err) {
+        this.stats.dropped['send-failed']++;
+        this.log.warn({ callId: msg.headers.get('call-id'), dest, err: (err as Error).message }, 'send failed');
+      }
       return;
     }
     transport.send(bytes, dest, connectionId).catch((err: Error) => {
       this.stats.dropped['send-failed']++;
-      this.log.warn({ callId, dest, err: err.message }, 'send failed');
+      this.log.warn({ callId: msg.headers.get('call-id'), dest, err: err.message }, 'send failed');
     });
+  }
+
+  /** A fire-and-forget UDP send failed after the fact: no Call-ID to name, the error names the peer. */
+  private sendFailed(err: Error): void {
+    this.stats.dropped['send-failed']++;
+    this.log.warn({ err: err.message }, 'send failed');
   }
 
   /** RFC 3261 §18.2.2 with RFC 3581: reliable → same connection; UDP → received/rport, else sent-by. */
   private sendResponse(res: SipResponse, inbound: InboundMessage): void {
+    const dest = this.responseDestination(res, inbound);
+    if (dest) this.transmit(res, dest, inbound.connectionId);
+  }
+
+  /**
+   * For the transaction layer: a final response serialized once, kept to answer each retransmission of the
+   * request with the same bytes. Over UDP the bytes go into the transport's shared slabs.
+   */
+  private prepareResponse(res: SipResponse, inbound: InboundMessage): PreparedResponse | undefined {
+    const dest = this.responseDestination(res, inbound);
+    if (!dest) return undefined;
+    const transport = this.transportFor(dest);
+    if (transport instanceof UdpTransport) {
+      try {
+        return transport.hold(serializeHead(res), res.body, dest);
+      } catch (err) {
+        this.stats.dropped['send-failed']++;
+        this.log.error({ callId: res.headers.get('call-id'), err: (err as Error).message }, 'refused to serialize message');
+        return undefined;
+      }
+    }
+    const connectionId = inbound.connectionId;
+    return { send: () => this.transmit(res, dest, connectionId) };
+  }
+
+  private responseDestination(res: SipResponse, inbound: InboundMessage): SipEndpoint | undefined {
+    const known = (inbound as RoutedInbound).replyTo;
+    if (known) return known;
     const topVia = res.headers.get('via');
-    if (!topVia) {
-      this.stats.dropped['no-via']++;
-      return;
-    }
-    let via: Via;
+    // A connection needs no Via to find the peer, but a response without one is not a response (§8.2.6.2).
+    if (inbound.source.transport !== 'udp' && topVia !== undefined) return inbound.source;
+    let via: Via | undefined;
     try {
-      via = parseVia(topVia);
+      via = topVia === undefined ? undefined : parseVia(topVia);
     } catch {
+      via = undefined;
+    }
+    if (!via) {
       this.stats.dropped['no-via']++;
-      return;
+      return undefined;
     }
-    if (inbound.source.transport !== 'udp') {
-      this.transmit(res, inbound.source, inbound.connectionId);
-      return;
-    }
-    const received = via.params.get('received');
-    const rport = via.params.get('rport');
-    const address = received ?? stripBrackets(via.host);
-    const port = rport ? Number(rport) : (via.port ?? 5060);
-    this.transmit(res, { transport: 'udp', address, port }, undefined);
+    return udpReplyDestination(via);
   }
 
   private onBytes(m: ReceivedBytes): void {
     const outcome = parseMessage(m.data, { maxSize: this.opts.maxMessageBytes, stream: m.source.transport !== 'udp' });
-    const inbound = (message: SipRequest | SipResponse): InboundMessage => ({
-      message,
-      source: m.source,
-      local: m.local,
-      connectionId: m.connectionId,
-      tlsIdentities: m.tlsIdentities,
-    });
     if (!outcome.ok) {
-      if (outcome.partial && outcome.partial.method !== 'ACK') {
-        this.stats.badRequests++;
-        const partial = outcome.partial;
-        this.stampVia(partial, m);
-        const status = outcome.tooLarge ? 513 : /version/i.test(outcome.reason) ? 505 : 400;
-        this.log.info({ callId: partial.headers.get('call-id'), source: m.source, reason: outcome.reason, status }, 'refusing malformed request');
-        this.sendResponse(this.response(partial, status, outcome.reason), inbound(partial));
-      } else {
-        this.stats.dropped.unparseable++;
-        this.log.debug({ source: m.source, reason: outcome.reason }, 'dropping unparseable message');
-      }
+      this.onUnparseable(outcome, m);
       return;
     }
     const msg = outcome.message;
+    const inbound: RoutedInbound = { message: msg, source: m.source, local: m.local, connectionId: m.connectionId, tlsIdentities: m.tlsIdentities };
+    const layer = this.layer;
+    if (!layer) return;
     if (msg.kind === 'response') {
       this.stats.responsesIn++;
-      this.layer?.receive(inbound(msg));
+      layer.receive(inbound);
       return;
     }
     this.stats.requestsIn++;
-    this.stampVia(msg, m);
-    this.layer?.receive(inbound(msg));
-  }
-
-  /** RFC 3261 §18.2.1 `received` and RFC 3581 `rport` on the top Via, so answers find their way back. */
-  private stampVia(req: SipRequest, m: ReceivedBytes): void {
-    const top = req.headers.get('via');
-    if (!top) return;
-    let via: Via;
-    try {
-      via = parseVia(top);
-    } catch {
+    const top = outcome.vias?.[0];
+    if (top) {
+      this.stampVia(msg, m.source, top);
+      if (m.source.transport === 'udp') inbound.replyTo = udpReplyDestination(top);
+    }
+    if (msg.method === 'ACK' || msg.method === 'CANCEL') {
+      // ACK is never answered; CANCEL is answered by the INVITE's transaction, or 481 in onNewRequest.
+      layer.receive(inbound);
       return;
     }
-    const sourceHost = stripBrackets(m.source.address);
-    if (stripBrackets(via.host).toLowerCase() !== sourceHost.toLowerCase()) via.params.set('received', sourceHost);
-    if (via.params.has('rport')) {
-      via.params.set('rport', String(m.source.port));
-      via.params.set('received', sourceHost);
+    const verdict = this.screen(msg, outcome, layer);
+    if ('answer' in verdict) {
+      this.answerStatelessly(msg, inbound, verdict.answer, verdict.reason, verdict.extra);
+      return;
     }
-    req.headers.entries[req.headers.entries.findIndex((e) => e[0] === 'via')]![1] = formatVia(via);
+    this.screened = { req: msg, target: verdict.target };
+    try {
+      layer.receive(inbound);
+    } finally {
+      this.screened = undefined;
+    }
+  }
+
+  /**
+   * What the stack answers by itself, decided from the request alone, before any transaction exists: these
+   * answers are stateless (RFC 3261 §8.2.7, as Kamailio's sl_send_reply), so a flood of OPTIONS pings or
+   * misrouted requests costs no memory. Anything else goes to the application through a transaction.
+   */
+  private screen(req: SipRequest, parsed: Extract<ParseOutcome, { ok: true }>, layer: TransactionLayer): Screening {
+    const loop = this.detectLoop(req, parsed.vias);
+    if (loop) {
+      this.log.warn({ callId: req.headers.get('call-id'), method: req.method, via: loop }, 'loop detected');
+      return { answer: 482 };
+    }
+    let target = parsed.requestUri;
+    if (!target) {
+      try {
+        target = parseUri(req.uri);
+      } catch (err) {
+        return { answer: 400, reason: `Bad Request-URI: ${(err as Error).message}`.replace(/[\r\n]/g, ' ').slice(0, 100) };
+      }
+    }
+    if (target.scheme !== 'sip' && target.scheme !== 'sips') return { answer: 416 };
+
+    if (!this.knownMethods.has(req.method)) {
+      this.log.info({ callId: req.headers.get('call-id'), method: req.method }, 'method not allowed');
+      return { answer: 405, extra: this.capabilities.slice(0, 1) };
+    }
+    const toUser = target.user !== undefined && target.user !== '';
+    if (req.method === 'OPTIONS' && (!toUser || this.isSelf(target))) return { answer: 200, extra: this.capabilities };
+    // RFC 3261 §16.3 step 3 applies to what Stox relays on: a request it must pass on with no hops left.
+    const maxForwards = req.headers.get('max-forwards');
+    const noHops = maxForwards !== undefined && Number(maxForwards) <= 0;
+    if (noHops && req.method !== 'OPTIONS') {
+      this.log.info({ callId: req.headers.get('call-id'), method: req.method }, 'Max-Forwards exhausted');
+      return { answer: 483 };
+    }
+    const app = this.app;
+    if (!app || !app.hasRoute(target, req)) {
+      // A retransmission of a request routed before must get its transaction's answer, not a new one.
+      if (layer.matchesServerTransaction(req)) return { target };
+      this.log.info({ callId: req.headers.get('call-id'), method: req.method, ruri: req.uri }, 'no route for request target');
+      return { answer: 404, reason: 'No route to user' };
+    }
+    if (req.method === 'OPTIONS' && noHops) return { answer: 200, extra: this.capabilities };
+    return { target };
+  }
+
+  private answerStatelessly(req: SipRequest, inbound: RoutedInbound, status: number, reason?: string, extra?: Iterable<[string, string]>): void {
+    this.stats.statelessAnswers++;
+    let res: SipResponse;
+    try {
+      res = buildStatelessResponse(req, status, reason, extra);
+    } catch (err) {
+      this.stats.dropped['send-failed']++;
+      this.log.error({ callId: req.headers.get('call-id'), err: (err as Error).message }, 'cannot build response');
+      return;
+    }
+    res.headers.append('server', this.opts.userAgent);
+    this.sendResponse(res, inbound);
+  }
+
+  /** 400, 505 or 513 to a request that did not parse, when enough of it did to answer it; stateless too. */
+  private onUnparseable(outcome: Extract<ParseOutcome, { ok: false }>, m: ReceivedBytes): void {
+    const partial = outcome.partial;
+    if (!partial || partial.method === 'ACK') {
+      this.stats.dropped.unparseable++;
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ source: m.source, reason: outcome.reason }, 'dropping unparseable message');
+      return;
+    }
+    this.stats.badRequests++;
+    const inbound: RoutedInbound = { message: partial, source: m.source, local: m.local, connectionId: m.connectionId, tlsIdentities: m.tlsIdentities };
+    const top = this.parseTopVia(partial);
+    if (top) {
+      this.stampVia(partial, m.source, top);
+      if (m.source.transport === 'udp') inbound.replyTo = udpReplyDestination(top);
+    }
+    const status = outcome.tooLarge ? 513 : /version/i.test(outcome.reason) ? 505 : 400;
+    this.log.info({ callId: partial.headers.get('call-id'), source: m.source, reason: outcome.reason, status }, 'refusing malformed request');
+    this.answerStatelessly(partial, inbound, status, outcome.reason);
+  }
+
+  private parseTopVia(req: SipRequest): Via | undefined {
+    const top = req.headers.get('via');
+    if (top === undefined) return undefined;
+    try {
+      return parseVia(top);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * RFC 3261 §18.2.1 `received` and RFC 3581 `rport` on the top Via, so answers find their way back. `via`
+   * is the parsed top Via; it is updated to match.
+   */
+  private stampVia(req: SipRequest, source: SipEndpoint, via: Via): void {
+    const sourceHost = stripBrackets(source.address);
+    let changed = false;
+    if (stripBrackets(via.host).toLowerCase() !== sourceHost.toLowerCase()) {
+      via.params.set('received', sourceHost);
+      changed = true;
+    }
+    if (via.params.has('rport')) {
+      via.params.set('rport', String(source.port));
+      via.params.set('received', sourceHost);
+      changed = true;
+    }
+    if (!changed) return;
+    const entries = req.headers.entries;
+    const i = entries.findIndex((e) => e[0] === 'via');
+    if (i < 0) return;
+    const original = entries[i]![1];
+    // The sent-protocol and sent-by hold no ';', so the first one starts the parameters: they alone change.
+    const semi = original.indexOf(';');
+    try {
+      entries[i]![1] = (semi < 0 ? original : original.slice(0, semi)) + formatParams(via.params);
+    } catch {
+      entries[i]![1] = formatVia(via);
+    }
   }
 
   private onFramingError(e: { reason: string; source: SipEndpoint; local: SipEndpoint; connectionId?: string; headerBlock?: Buffer; tooLarge?: boolean }): void {
@@ -337,7 +524,13 @@ export class SipStack {
         const reason = e.tooLarge ? 'Message Too Large' : e.reason;
         this.log.info({ callId: partial.headers.get('call-id'), source: e.source, reason, status }, 'refusing request the transport could not frame');
         partial.body = Buffer.alloc(0);
-        this.sendResponse(this.response(partial, status, reason), { message: partial, source: e.source, local: e.local, connectionId: e.connectionId });
+        const inbound: RoutedInbound = { message: partial, source: e.source, local: e.local, connectionId: e.connectionId };
+        const top = this.parseTopVia(partial);
+        if (top) {
+          this.stampVia(partial, e.source, top);
+          if (e.source.transport === 'udp') inbound.replyTo = udpReplyDestination(top);
+        }
+        this.answerStatelessly(partial, inbound, status, reason);
         return;
       }
     }
@@ -345,59 +538,55 @@ export class SipStack {
     this.log.info({ source: e.source, reason: e.reason }, 'dropping message the transport could not frame');
   }
 
+  /** A new server transaction from the layer: a request `screen` passed on, or a CANCEL that matched no INVITE. */
   private onNewRequest(tx: ServerTransaction): void {
     const req = tx.request;
-    const callId = req.headers.get('call-id');
-    const log = this.log.child({ callId, method: req.method });
-    const reply = (status: number, reason?: string, extra?: Iterable<[string, string]>): void =>
-      tx.respond(this.response(req, status, reason, extra));
-
-    const loop = this.detectLoop(req);
-    if (loop) {
-      log.warn({ via: loop }, 'loop detected');
-      return reply(482);
-    }
+    const screened = this.screened;
     let target: SipUri;
-    try {
-      target = parseUri(req.uri);
-    } catch (err) {
-      return reply(400, `Bad Request-URI: ${(err as Error).message}`.replace(/[\r\n]/g, ' ').slice(0, 100));
+    if (screened && screened.req === req) {
+      target = screened.target;
+    } else if (req.method === 'CANCEL') {
+      // RFC 3261 §9.2: nothing to cancel.
+      tx.respond(this.response(req, 481));
+      return;
+    } else {
+      // Not screened (a retransmission whose transaction ended meanwhile has no route now): answer as screen would.
+      try {
+        target = parseUri(req.uri);
+      } catch {
+        tx.respond(this.response(req, 400, 'Bad Request-URI'));
+        return;
+      }
+      if (!this.app?.hasRoute(target, req)) {
+        tx.respond(this.response(req, 404, 'No route to user'));
+        return;
+      }
     }
-    if (target.scheme !== 'sip' && target.scheme !== 'sips') return reply(416);
-
     const app = this.app;
-    const known = new Set<string>([...STACK_METHODS, ...(app?.methods ?? [])]);
-    if (!known.has(req.method)) {
-      log.info('method not allowed');
-      return reply(405, undefined, this.capabilityHeaders().slice(0, 1));
+    if (!app) {
+      tx.respond(this.response(req, 404, 'No route to user'));
+      return;
     }
-    const toUser = target.user !== undefined && target.user !== '';
-    if (req.method === 'OPTIONS' && (!toUser || this.isSelf(target))) {
-      return reply(200, undefined, this.capabilityHeaders());
-    }
-    // RFC 3261 §16.3 step 3 applies to what Stox relays on: a request it must pass on with no hops left.
-    const maxForwards = req.headers.get('max-forwards');
-    if (maxForwards !== undefined && Number(maxForwards) <= 0 && req.method !== 'OPTIONS') {
-      log.info('Max-Forwards exhausted');
-      return reply(483);
-    }
-    if (!app || !app.hasRoute(target, req)) {
-      log.info({ ruri: req.uri }, 'no route for request target');
-      return reply(404, 'No route to user');
-    }
-    if (req.method === 'OPTIONS' && maxForwards !== undefined && Number(maxForwards) <= 0) {
-      return reply(200, undefined, this.capabilityHeaders());
-    }
-    app.onRequest(tx, target, log);
+    app.onRequest(tx, target, this.log.child({ callId: req.headers.get('call-id'), method: req.method }));
   }
 
   private isSelf(target: SipUri): boolean {
     const host = stripBrackets(target.host).toLowerCase();
-    return this.ownAddresses.has(`${host}:${target.port ?? 5060}`) || (target.port === undefined && [...this.ownAddresses].some((a) => a.startsWith(`${host}:`)));
+    if (target.port !== undefined) return this.ownAddresses.has(`${host}:${target.port}`);
+    if (this.ownAddresses.has(`${host}:5060`)) return true;
+    for (const a of this.ownAddresses) if (a.startsWith(`${host}:`)) return true;
+    return false;
   }
 
   /** RFC 3261 §16.3 step 4 style: a Via of ours below the top means the request came back to us. */
-  private detectLoop(req: SipRequest): string | undefined {
+  private detectLoop(req: SipRequest, parsed: readonly Via[] | undefined): string | undefined {
+    if (parsed) {
+      for (let i = 1; i < parsed.length; i++) {
+        const v = parsed[i]!;
+        if (this.ownAddresses.has(endpointKey({ address: stripBrackets(v.host), port: v.port ?? 5060 }))) return req.headers.getAll('via')[i];
+      }
+      return undefined;
+    }
     const vias = req.headers.getAll('via');
     for (const value of vias.slice(1)) {
       try {
@@ -411,3 +600,9 @@ export class SipStack {
   }
 }
 
+/** RFC 3261 §18.2.2 for UDP with RFC 3581: `received` (else the sent-by host) and `rport` (else the sent-by port). */
+function udpReplyDestination(via: Via): SipEndpoint {
+  const received = via.params.get('received');
+  const rport = via.params.get('rport');
+  return { transport: 'udp', address: received ?? stripBrackets(via.host), port: rport ? Number(rport) : (via.port ?? 5060) };
+}

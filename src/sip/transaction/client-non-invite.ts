@@ -4,6 +4,9 @@
  *   Trying --1xx--> Proceeding --200-699--> Completed --Timer K--> Terminated
  *   Trying --200-699--> Completed
  *   Trying/Proceeding --Timer F--> Terminated (timeout)
+ *
+ * Completed only absorbs retransmitted finals, which the layer does with a bare key (see
+ * `TransactionLayer`), so Timer K is not a timer here: the state reads Terminated once K has elapsed.
  */
 import type { SipRequest, SipResponse } from '../message.js';
 import { TimerSet } from './timers.js';
@@ -13,6 +16,7 @@ export class ClientNonInviteTransaction implements ClientTransaction {
   private current: ClientNonInviteState = 'trying';
   private readonly timers: TimerSet;
   private readonly reliable: boolean;
+  private completedAt = 0;
 
   constructor(
     readonly id: string,
@@ -26,6 +30,7 @@ export class ClientNonInviteTransaction implements ClientTransaction {
   }
 
   get state(): ClientNonInviteState {
+    if (this.current === 'completed' && (this.ctx.isClosed() || this.ctx.clock.now() - this.completedAt >= this.ctx.timers.K)) return 'terminated';
     return this.current;
   }
 
@@ -51,7 +56,10 @@ export class ClientNonInviteTransaction implements ClientTransaction {
     this.current = 'completed';
     // Timer K only exists to absorb retransmitted responses, which reliable transports never carry.
     if (this.reliable) this.terminate();
-    else this.timers.start('K', this.ctx.timers.K, () => this.terminate());
+    else {
+      this.completedAt = this.ctx.clock.now();
+      this.ctx.clientCompleted(this);
+    }
     this.handlers.onFinal(res);
   }
 

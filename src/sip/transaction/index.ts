@@ -4,12 +4,13 @@ export type {
   ClientInviteState,
   ClientNonInviteState,
   ClientTransaction,
+  PreparedResponse,
   ServerInviteState,
   ServerNonInviteState,
   ServerTransaction,
   TransactionTarget,
 } from './types.js';
-export { buildResponse, defaultReason, newBranch, newTag, toTagFor } from './response.js';
+export { buildResponse, buildStatelessResponse, defaultReason, newBranch, newTag, statelessToTag, toTagFor } from './response.js';
 export { buildAckForFailure, buildCancel } from './requests.js';
 export { DEFAULT_TIMERS, resolveTimers, type BaseTimers, type TimerValues } from './timers.js';
 export { MAGIC_COOKIE } from './keys.js';

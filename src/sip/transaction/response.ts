@@ -33,6 +33,34 @@ export function toTagFor(req: SipRequest): string {
   return tag;
 }
 
+/** Per-process seeds: stateless tags stay stable for a request's retransmissions, not across restarts. */
+const SEEDS = randomBytes(8);
+const SEED_A = SEEDS.readUInt32LE(0);
+const SEED_B = SEEDS.readUInt32LE(4);
+
+/** The branch parameter of a Via value (case-insensitive name, token value). */
+const BRANCH_RE = /;\s*branch\s*=\s*([^;,\s]+)/i;
+
+/**
+ * RFC 3261 §8.2.7 / §17.2.3: the To tag a stateless answer carries, derived from what every retransmission
+ * of the request repeats (Call-ID, From with its tag, CSeq, the top Via's branch), so each retransmission
+ * gets a byte-identical answer without anything being remembered. 64 bits from two FNV-1a lanes: a tag
+ * only has to tell dialogs apart, and no dialog starts from a stateless answer.
+ */
+export function statelessToTag(req: SipRequest): string {
+  const h = req.headers;
+  const via = h.get('via');
+  const text = `${h.get('call-id') ?? ''}\n${h.get('from') ?? ''}\n${h.get('cseq') ?? ''}\n${via === undefined ? '' : (BRANCH_RE.exec(via)?.[1] ?? via)}`;
+  let a = SEED_A ^ 0x811c9dc5;
+  let b = SEED_B ^ 0x050c5d1f;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  return 'sl' + (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}
+
 const CLASS_REASONS: Readonly<Record<number, string>> = {
   1: 'Trying',
   2: 'OK',
@@ -61,27 +89,67 @@ export function buildResponse(
   extraHeaders?: Iterable<[string, string]>,
   toTag?: string,
 ): SipResponse {
+  return assembleResponse(req, status, reason, extraHeaders, () => {
+    if (toTag === undefined) return toTagFor(req);
+    chosenTags.set(req, toTag);
+    return toTag;
+  });
+}
+
+/**
+ * `buildResponse` for a stateless answer (RFC 3261 §8.2.7): the To tag is `statelessToTag(req)` and
+ * nothing is remembered about `req`.
+ */
+export function buildStatelessResponse(req: SipRequest, status: number, reason?: string, extraHeaders?: Iterable<[string, string]>): SipResponse {
+  return assembleResponse(req, status, reason, extraHeaders, () => statelessToTag(req));
+}
+
+function assembleResponse(
+  req: SipRequest,
+  status: number,
+  reason: string | undefined,
+  extraHeaders: Iterable<[string, string]> | undefined,
+  tagFor: () => string,
+): SipResponse {
   if (!Number.isInteger(status) || status < 100 || status > 699) throw new RangeError(`SIP status must be 100-699, got ${status}`);
   const headers = new SipHeaders();
-  for (const via of req.headers.getAll('via')) headers.append('via', via);
-  const from = req.headers.get('from');
-  if (from !== undefined) headers.append('from', from);
-  const to = req.headers.get('to');
-  if (to !== undefined) {
-    if (status === 100 || tagOf(to) !== undefined) headers.append('to', to);
-    else {
-      if (toTag !== undefined) chosenTags.set(req, toTag);
-      headers.append('to', `${to};tag=${toTag ?? toTagFor(req)}`);
+  const out = headers.entries;
+  let to: string | undefined;
+  let from: string | undefined;
+  let callId: string | undefined;
+  let cseq: string | undefined;
+  let timestamp: string | undefined;
+  // One pass over the request instead of a lookup per header; the order below is what RFC 3261 shows.
+  for (const e of req.headers.entries) {
+    switch (e[0]) {
+      case 'via':
+        out.push(['via', e[1]]);
+        break;
+      case 'from':
+        from ??= e[1];
+        break;
+      case 'to':
+        to ??= e[1];
+        break;
+      case 'call-id':
+        callId ??= e[1];
+        break;
+      case 'cseq':
+        cseq ??= e[1];
+        break;
+      case 'timestamp':
+        timestamp ??= e[1];
+        break;
     }
   }
-  const callId = req.headers.get('call-id');
-  if (callId !== undefined) headers.append('call-id', callId);
-  const cseq = req.headers.get('cseq');
-  if (cseq !== undefined) headers.append('cseq', cseq);
-  if (status === 100) {
-    const ts = req.headers.get('timestamp');
-    if (ts !== undefined) headers.append('timestamp', ts);
+  if (from !== undefined) out.push(['from', from]);
+  if (to !== undefined) {
+    if (status === 100 || tagOf(to) !== undefined) out.push(['to', to]);
+    else out.push(['to', `${to};tag=${tagFor()}`]);
   }
+  if (callId !== undefined) out.push(['call-id', callId]);
+  if (cseq !== undefined) out.push(['cseq', cseq]);
+  if (status === 100 && timestamp !== undefined) out.push(['timestamp', timestamp]);
   if (extraHeaders) for (const [n, v] of extraHeaders) headers.append(n, v);
   return { kind: 'response', status, reason: reason ?? defaultReason(status), headers, body: EMPTY_BODY };
 }

@@ -3,24 +3,26 @@
  *
  *   Trying --1xx from TU--> Proceeding --200-699 from TU--> Completed --Timer J--> Terminated
  *   Trying --200-699 from TU--> Completed
+ *
+ * Completed only answers retransmissions with the final response, so the layer keeps a compact record for
+ * it (see `TransactionLayer`) and this object is no longer needed by anyone but a TU that still holds it.
+ * Its Timer J is therefore not a timer: the state reads Terminated once J has elapsed on the clock.
  */
 import type { InboundMessage, SipRequest, SipResponse } from '../message.js';
-import { TimerSet } from './timers.js';
 import { asError, type ServerNonInviteState, type ServerTransaction, type TransactionContext } from './types.js';
 
 export class ServerNonInviteTransaction implements ServerTransaction {
   private current: ServerNonInviteState = 'trying';
-  private readonly timers: TimerSet;
   private readonly reliable: boolean;
   private lastResponse: SipResponse | undefined;
   private final = false;
+  private completedAt = 0;
 
   constructor(
     readonly id: string,
     readonly inbound: InboundMessage,
     private readonly ctx: TransactionContext,
   ) {
-    this.timers = new TimerSet(ctx.clock);
     this.reliable = inbound.source.transport !== 'udp';
   }
 
@@ -29,6 +31,7 @@ export class ServerNonInviteTransaction implements ServerTransaction {
   }
 
   get state(): ServerNonInviteState {
+    if (this.current === 'completed' && (this.ctx.isClosed() || this.ctx.clock.now() - this.completedAt >= this.ctx.timers.J)) return 'terminated';
     return this.current;
   }
 
@@ -40,24 +43,32 @@ export class ServerNonInviteTransaction implements ServerTransaction {
     if (this.current !== 'trying' && this.current !== 'proceeding') return;
     if (res.status < 100 || res.status > 699) throw new RangeError(`SIP status must be 100-699, got ${res.status}`);
     this.lastResponse = res;
-    if (res.status < 200) {
-      this.current = 'proceeding';
-    } else {
-      this.final = true;
-      this.current = 'completed';
-      // Timer J only absorbs request retransmissions, which reliable transports never carry.
-      if (this.reliable) this.terminate();
-      else this.timers.start('J', this.ctx.timers.J, () => this.terminate());
-    }
     try {
-      this.ctx.sendResponse(res, this.inbound);
+      if (res.status < 200) {
+        this.current = 'proceeding';
+        this.ctx.sendResponse(res, this.inbound);
+        return;
+      }
+      this.final = true;
+      if (this.reliable) {
+        // Timer J only absorbs request retransmissions, which reliable transports never carry.
+        this.terminate();
+        this.ctx.sendResponse(res, this.inbound);
+        return;
+      }
+      this.current = 'completed';
+      this.completedAt = this.ctx.clock.now();
+      this.ctx.serverCompleted(this, res);
     } catch (e) {
       this.terminate();
       throw e;
     }
   }
 
-  /** A retransmission of the request: §17.2.2 answers it with the latest response, if any. */
+  /**
+   * A retransmission of the request: §17.2.2 answers it with the latest response, if any. The layer calls
+   * this in Proceeding, and in Completed only when it keeps the transaction itself as the record.
+   */
   receiveRequest(): void {
     if (this.current === 'trying' || this.current === 'terminated' || !this.lastResponse) return;
     try {
@@ -70,13 +81,11 @@ export class ServerNonInviteTransaction implements ServerTransaction {
 
   /** Silent teardown for `TransactionLayer.close()`. */
   dispose(): void {
-    this.timers.stopAll();
     this.current = 'terminated';
   }
 
   private terminate(): void {
     if (this.current === 'terminated') return;
-    this.timers.stopAll();
     this.current = 'terminated';
     this.ctx.serverTerminated(this);
   }

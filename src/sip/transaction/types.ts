@@ -55,12 +55,30 @@ export interface ServerTransaction {
   readonly finalSent: boolean;
 }
 
+/**
+ * A final response already routed and serialized, kept by a completed non-INVITE server transaction to
+ * answer retransmissions of its request (RFC 3261 §17.2.2) with the same bytes. `send` must not throw:
+ * there is nobody left to report to.
+ */
+export interface PreparedResponse {
+  send(): void;
+}
+
 /** What the transaction machines need from the layer that owns them. */
 export interface TransactionContext {
   readonly clock: Clock;
   readonly timers: TimerValues;
+  /** The layer was closed: every transaction counts as terminated. */
+  isClosed(): boolean;
   sendRequest(req: SipRequest, target: TransactionTarget): void;
   sendResponse(res: SipResponse, inbound: InboundMessage): void;
+  /**
+   * A non-INVITE server transaction over an unreliable transport sent its final response: send `res` and
+   * keep what answers retransmissions until Timer J. Throws (keeping nothing) if the send throws.
+   */
+  serverCompleted(tx: ServerTransaction, res: SipResponse): void;
+  /** A non-INVITE client transaction over an unreliable transport got its final: absorb retransmissions until Timer K. */
+  clientCompleted(tx: ClientTransaction): void;
   /** Start a client transaction (the CANCEL an INVITE client transaction sends). */
   request(req: SipRequest, target: TransactionTarget, handlers: ClientHandlers): ClientTransaction;
   /** Run `fn` from a 0 ms timer that `close()` still cancels. */

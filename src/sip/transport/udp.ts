@@ -1,4 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import type { SipEndpoint } from '../message.js';
 import { errorOf, normalizeAddress } from './addresses.js';
@@ -10,6 +11,47 @@ import type { ReceivedBytes, Transport, TransportEvents, TransportLimits, Transp
  */
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
+/** Held datagrams are copied into slabs of this size; one bigger than a quarter of it gets its own buffer. */
+const SLAB_BYTES = 64 * 1024;
+
+/**
+ * dgram resolves every destination through `dns.lookup`, which answers even an IP literal on the next tick
+ * with a closure per send. Stox only sends to addresses (the resolver ran before), so answer those at once.
+ */
+function literalLookup(hostname: string, options: LookupOneOptions | number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(hostname);
+  if (family !== 0) callback(null, hostname, family);
+  else dnsLookup(hostname, typeof options === 'number' ? { family: options } : options, callback);
+}
+
+/** Where held datagrams go, shared by every datagram for the same peer. */
+interface UdpPeer {
+  readonly address: string;
+  readonly port: number;
+  /** The address as this socket's family needs it (IPv4 peers of a v6 socket are v4-mapped). */
+  readonly socketAddress: string;
+}
+
+/**
+ * A datagram kept to be sent again, e.g. the final response a completed server transaction replays for each
+ * retransmitted request. Its bytes live in a slab shared with the datagrams held around the same time,
+ * which expire around the same time too, so a held datagram costs its bytes and this small object, not a
+ * Buffer of its own.
+ */
+export class HeldDatagram {
+  constructor(
+    private readonly transport: UdpTransport,
+    private readonly peer: UdpPeer,
+    private readonly slab: Buffer,
+    private readonly offset: number,
+    readonly length: number,
+  ) {}
+
+  /** Fire and forget: a failure is counted and reported by the transport, never thrown. */
+  send(): void {
+    this.transport.sendHeld(this.slab, this.offset, this.length, this.peer);
+  }
+}
 
 /** RFC 3261 §18 over UDP: one socket per listen URL, one datagram is one message. */
 export class UdpTransport implements Transport {
@@ -18,6 +60,17 @@ export class UdpTransport implements Transport {
   private readonly counters = { received: 0, sent: 0, framingErrors: 0 };
   private closing: Promise<void> | undefined;
   private closed = false;
+  private slab: Buffer = Buffer.alloc(0);
+  private slabUsed = 0;
+  private lastPeer: UdpPeer | undefined;
+  /** One callback for every fire-and-forget send instead of a closure each. */
+  private readonly afterSend = (err: Error | null): void => {
+    if (err) this.onSendFailure?.(new Error(`udp ${err.message}`, { cause: err }));
+    else this.counters.sent++;
+  };
+
+  /** Failures of `sendNow` and `HeldDatagram.send`, which have no caller left to reject to. */
+  onSendFailure?: (err: Error) => void;
 
   private constructor(
     private readonly socket: Socket,
@@ -35,7 +88,7 @@ export class UdpTransport implements Transport {
   /** `address` must be an IP literal (names are resolved by the caller). */
   static async bind(address: string, port: number, events: TransportEvents, limits: TransportLimits, onError: (err: Error) => void): Promise<UdpTransport> {
     const family = isIP(address) === 6 ? 6 : 4;
-    const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+    const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', lookup: literalLookup });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind({ address, port, exclusive: true }, () => {
@@ -86,6 +139,44 @@ export class UdpTransport implements Transport {
     });
   }
 
+  /**
+   * `send` without the Promise: fire and forget on the hot path (stateless answers, responses). Throws only
+   * when `dest` cannot be reached from this socket at all; send failures go to `onSendFailure`.
+   */
+  sendNow(data: Buffer, dest: SipEndpoint): void {
+    const peer = this.peerFor(dest);
+    if (this.closed) return;
+    this.socket.send(data, 0, data.length, peer.port, peer.socketAddress, this.afterSend);
+  }
+
+  /** Copy `head` (as UTF-8) and `body` into a held datagram for `dest`: send it with `HeldDatagram.send`. */
+  hold(head: string, body: Buffer, dest: SipEndpoint): HeldDatagram {
+    const peer = this.peerFor(dest);
+    const most = head.length * 3 + body.length;
+    if (most > SLAB_BYTES / 4) {
+      const own = Buffer.allocUnsafeSlow(Buffer.byteLength(head, 'utf8') + body.length);
+      const n = own.write(head, 0, 'utf8');
+      body.copy(own, n);
+      return new HeldDatagram(this, peer, own, 0, own.length);
+    }
+    if (this.slabUsed + most > this.slab.length) {
+      // Slabs are never written twice: a send libuv had to queue still reads from its slab.
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    const offset = this.slabUsed;
+    const n = this.slab.write(head, offset, 'utf8');
+    body.copy(this.slab, offset + n);
+    this.slabUsed += n + body.length;
+    return new HeldDatagram(this, peer, this.slab, offset, n + body.length);
+  }
+
+  /** @internal for HeldDatagram */
+  sendHeld(slab: Buffer, offset: number, length: number, peer: UdpPeer): void {
+    if (this.closed) return;
+    this.socket.send(slab, offset, length, peer.port, peer.socketAddress, this.afterSend);
+  }
+
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       this.closed = true;
@@ -96,6 +187,19 @@ export class UdpTransport implements Transport {
       }
     });
     return this.closing;
+  }
+
+  /** The peer for `dest`; a peer (usually the one proxy) sending many requests in a row gets one object. */
+  private peerFor(dest: SipEndpoint): UdpPeer {
+    const last = this.lastPeer;
+    if (last && last.port === dest.port && last.address === dest.address) return last;
+    let address = normalizeAddress(dest.address);
+    const destFamily = isIP(address);
+    if (destFamily === 4 && this.family === 6) address = `::ffff:${address}`;
+    else if (destFamily === 6 && this.family === 4) throw new Error(`udp send to ${dest.address}:${dest.port}: IPv6 destination on an IPv4 socket`);
+    const peer: UdpPeer = { address: dest.address, port: dest.port, socketAddress: address };
+    this.lastPeer = peer;
+    return peer;
   }
 
   private onDatagram(data: Buffer, rinfo: RemoteInfo): void {
