@@ -354,3 +354,73 @@ describe('a TU that throws', () => {
     expect(layer.size).toBe(0);
   });
 });
+
+describe('completed non-INVITE server transactions kept as prepared responses', () => {
+  function preparedSetup() {
+    const clock = new FakeClock();
+    const sendResponse = vi.fn();
+    const replays: number[] = [];
+    const prepared: SipResponse[] = [];
+    const txs: ServerTransaction[] = [];
+    const layer = new TransactionLayer({
+      clock,
+      sendRequest: () => undefined,
+      sendResponse,
+      prepareResponse: (res) => {
+        prepared.push(res);
+        return { send: () => replays.push(clock.now()) };
+      },
+      onRequest: (tx) => txs.push(tx),
+    });
+    const deliver = (message: SipRequest, transport: SipEndpoint['transport'] = 'udp'): void =>
+      layer.receive({ message, source: { ...source, transport }, local: { ...local, transport } });
+    return { clock, layer, sendResponse, replays, prepared, txs, deliver };
+  }
+
+  it('RFC 3261 §17.2.2: the final is prepared once and replayed for each retransmission until Timer J; the transaction object is let go', () => {
+    const t = preparedSetup();
+    const req = request('MESSAGE');
+    t.deliver(req);
+    const tx = t.txs[0]!;
+    tx.respond(buildResponse(req, 100));
+    expect(t.sendResponse).toHaveBeenCalledOnce();
+    tx.respond(buildResponse(req, 200));
+    expect(t.prepared.map((r) => r.status)).toEqual([200]);
+    expect(t.replays).toEqual([0]);
+    expect(t.sendResponse).toHaveBeenCalledOnce();
+    t.clock.advance(1500);
+    t.deliver(copy(req));
+    expect(t.replays).toEqual([0, 1500]);
+    expect(t.txs).toHaveLength(1);
+    expect(t.layer.size).toBe(1);
+    expect(tx.state).toBe('completed');
+    t.clock.advance(32_000 - 1500);
+    expect(tx.state).toBe('terminated');
+    expect(t.layer.size).toBe(0);
+    expect(t.clock.pending()).toBe(0);
+    t.deliver(copy(req));
+    expect(t.txs).toHaveLength(2);
+  });
+
+  it('reliable transports and INVITE keep the ordinary path', () => {
+    const t = preparedSetup();
+    t.deliver(request('MESSAGE'), 'tcp');
+    t.txs[0]!.respond(buildResponse(t.txs[0]!.request, 200));
+    t.deliver(request('INVITE', 'SIP/2.0/UDP 198.51.100.7:5062;branch=z9hG4bKinv'));
+    t.txs[1]!.respond(buildResponse(t.txs[1]!.request, 486));
+    expect(t.prepared).toEqual([]);
+    expect(t.sendResponse).toHaveBeenCalledTimes(2);
+  });
+
+  it('a response with nowhere to go (prepareResponse undefined) still absorbs retransmissions', () => {
+    const clock = new FakeClock();
+    const txs: ServerTransaction[] = [];
+    const layer = new TransactionLayer({ clock, sendRequest: () => undefined, sendResponse: () => undefined, prepareResponse: () => undefined, onRequest: (tx) => txs.push(tx) });
+    const req = request('MESSAGE');
+    layer.receive({ message: req, source, local });
+    txs[0]!.respond(buildResponse(req, 200));
+    layer.receive({ message: copy(req), source, local });
+    expect(txs).toHaveLength(1);
+    expect(layer.size).toBe(1);
+  });
+});
