@@ -101,8 +101,15 @@ function migrate(db: Database.Database, path: string, found: number, log: Logger
       if (m.version !== i + 1) throw new StoreError(`store migrations are misnumbered: entry ${i} says version ${m.version}`);
       if (m.version <= current) continue;
       log?.info({ path, version: m.version, description: m.description }, 'store: migrating schema');
-      if (typeof m.up === 'string') db.exec(m.up);
-      else m.up(db);
+      try {
+        if (typeof m.up === 'string') db.exec(m.up);
+        else m.up(db);
+      } catch (err) {
+        throw new StoreError(
+          `store ${path}: migration ${m.version} (${m.description}) failed, file left at version ${current}: ${errorMessage(err)}`,
+          { cause: err },
+        );
+      }
     }
     db.pragma(`user_version = ${LATEST_SCHEMA_VERSION}`);
     db.pragma(`application_id = ${STORE_APPLICATION_ID}`);

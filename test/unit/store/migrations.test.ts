@@ -126,7 +126,7 @@ describe('store schema migrations', () => {
     v1.exec(`ALTER TABLE dialogs ADD COLUMN event TEXT`);
     v1.pragma('user_version = 1');
     v1.close();
-    expect(() => openStore(tmp.file)).toThrow(/duplicate column/);
+    expect(() => openStore(tmp.file)).toThrow(/migration 2 .*left at version 1: duplicate column/);
     expect(header(tmp.file)).toEqual({ userVersion: 1, applicationId: 0 });
   });
 
