@@ -235,9 +235,9 @@ function commonLang(resources: readonly ResourcePresence[]): string | undefined 
  */
 export function presenceToPidf(
   entity: string,
-  resources: ResourcePresence[],
+  resources: readonly ResourcePresence[],
   tables: PresenceTables,
-  contactUris?: Map<string, string>,
+  contactUris?: ReadonlyMap<string, string>,
 ): { body: string; contentLanguage?: string } {
   if (entity.trim() === '') throw new PresenceDocumentError('Missing presentity URI');
   const byId = new Map<string, ResourcePresence>();
