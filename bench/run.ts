@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { packageFile } from '../src/package-root.js';
-import { benchOptions } from './sip-options.js';
+import { benchOptions, type OptionsRun } from './sip-options.js';
 import { benchParse } from './sip-parse.js';
 
 /**
@@ -28,17 +28,34 @@ async function main(): Promise<void> {
   }
 
   if (want('options')) {
-    const rateArg = Number(process.env.BENCH_OPTIONS_RATE ?? 15000);
-    const seconds = Number(process.env.BENCH_OPTIONS_SECONDS ?? 10);
-    const o = await benchOptions(rateArg, seconds);
+    const numbers = (v: string | undefined, d: number[]): number[] => (v ? v.split(',').map(Number) : d);
+    const cfg = {
+      rate: Number(process.env.BENCH_OPTIONS_RATE ?? 15000),
+      seconds: Number(process.env.BENCH_OPTIONS_SECONDS ?? 10),
+      searchRates: numbers(process.env.BENCH_OPTIONS_SEARCH, [10000, 12500, 15000, 17500]),
+      searchSeconds: Number(process.env.BENCH_OPTIONS_SEARCH_SECONDS ?? 4),
+    };
+    const o = await benchOptions(cfg);
     results.options = o;
-    console.log(`OPTIONS over UDP under sipp load: ${o.calls} calls offered at ${o.offeredRate}/s`);
-    console.log('| answering peer | achieved calls/s | successful | failed | retransmissions | timeouts |');
-    console.log('|---|---:|---:|---:|---:|---:|');
-    for (const [name, s] of [['baseline: sipp UAS', o.baseline], ['Stox', o.stox]] as const) {
-      console.log(`| ${name} | ${s.rate.toFixed(0)} | ${s.successful} | ${s.failed} | ${s.retransmissions} | ${s.timeouts} |`);
+    const f0 = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en') : 'n/a');
+    const row = (name: string, r: OptionsRun): string =>
+      `| ${name} | ${f0(r.offeredRate)} | ${f0(r.achievedRate)} | ${r.successful} | ${r.failed} | ${r.retransmissions} | ${r.drops.peer} / ${r.drops.uac} | ${r.latency.p50Ms} / ${r.latency.p99Ms} / ${r.latency.maxMs} | ${r.peerCpuSeconds.toFixed(2)} (${((r.peerCpuSeconds / r.calls) * 1e6).toFixed(1)} µs/call) |`;
+    const header = '| answering peer | offered/s | achieved/s | successful | failed | retransmissions | drops at peer / at sipp UAC | latency ms p50 / p99 / max | peer CPU s |';
+    console.log(`OPTIONS over UDP under sipp load: ${o.calls} calls offered at ${o.offeredRate}/s after a 2 s warm-up`);
+    console.log('achieved = successful calls / (last call end - first call start), from sipp -trace_rtt; latency from the same trace');
+    console.log(`load average before the run: ${o.loadAverage.map((l) => l.toFixed(2)).join(' ')} (other work on these ${machine.cores} cores makes every figure noisier)`);
+    console.log(header);
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log(row('baseline: sipp UAS', o.baseline.main));
+    console.log(row('Stox', o.stox.main));
+    console.log(`peak RSS: sipp UAS ${o.baseline.peakRssMb.toFixed(1)} MB, Stox ${o.stox.peakRssMb.toFixed(1)} MB\n`);
+    console.log(`Highest offered rate answered with no retransmission, no failure and ≥ 97% achieved (${cfg.searchSeconds} s runs):`);
+    console.log(header);
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const [name, p] of [['sipp UAS', o.baseline], ['Stox', o.stox]] as const) {
+      for (const r of p.search) console.log(row(`${name}${r.clean ? '' : ' (not clean)'}`, r));
     }
-    console.log(`Stox peak RSS: ${o.stoxRssMb.toFixed(1)} MB\n`);
+    console.log(`max clean rate: sipp UAS ${f0(o.baseline.maxCleanRate)}/s, Stox ${f0(o.stox.maxCleanRate)}/s\n`);
   }
 
   mkdirSync(packageFile('bench/results'), { recursive: true });

@@ -38,27 +38,49 @@ const SEEDS = randomBytes(8);
 const SEED_A = SEEDS.readUInt32LE(0);
 const SEED_B = SEEDS.readUInt32LE(4);
 
-/** The branch parameter of a Via value (case-insensitive name, token value). */
-const BRANCH_RE = /;\s*branch\s*=\s*([^;,\s]+)/i;
+/** Two hex digits per byte value, so a 64-bit tag is eight lookups rather than two toString(16) calls. */
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+/** Two FNV-1a-style lanes over `parts`, each part ended by a separator so that ("ab","c") ≠ ("a","bc"). */
+function hashTag(parts: ReadonlyArray<string | undefined>): string {
+  let a = SEED_A ^ 0x811c9dc5;
+  let b = SEED_B ^ 0x050c5d1f;
+  for (const part of parts) {
+    if (part !== undefined) {
+      for (let i = 0; i < part.length; i++) {
+        const c = part.charCodeAt(i);
+        a = Math.imul(a ^ c, 0x01000193);
+        b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+      }
+    }
+    a = Math.imul(a ^ 10, 0x01000193);
+    b = Math.imul(b ^ 10, 0x01000193) ^ (b >>> 15);
+  }
+  return 'sl' + HEX[a >>> 24]! + HEX[(a >>> 16) & 255]! + HEX[(a >>> 8) & 255]! + HEX[a & 255]! + HEX[b >>> 24]! + HEX[(b >>> 16) & 255]! + HEX[(b >>> 8) & 255]! + HEX[b & 255]!;
+}
+
+/**
+ * The value of `;name=` in a header value, as written, when it is spelled that way (lower case, no LWS);
+ * otherwise the whole value, which identifies the request just as well, only at a higher hashing cost.
+ */
+function paramOrWhole(value: string | undefined, marker: string): string | undefined {
+  if (value === undefined) return undefined;
+  const at = value.lastIndexOf(marker);
+  if (at < 0) return value;
+  const from = at + marker.length;
+  const end = value.indexOf(';', from);
+  return value.slice(from, end < 0 ? value.length : end);
+}
 
 /**
  * RFC 3261 §8.2.7 / §17.2.3: the To tag a stateless answer carries, derived from what every retransmission
- * of the request repeats (Call-ID, From with its tag, CSeq, the top Via's branch), so each retransmission
- * gets a byte-identical answer without anything being remembered. 64 bits from two FNV-1a lanes: a tag
- * only has to tell dialogs apart, and no dialog starts from a stateless answer.
+ * of the request repeats (Call-ID, From tag, CSeq, top Via branch), so each retransmission gets a
+ * byte-identical answer without anything being remembered. 64 bits: a tag only has to tell dialogs apart,
+ * and no dialog starts from a stateless answer.
  */
 export function statelessToTag(req: SipRequest): string {
   const h = req.headers;
-  const via = h.get('via');
-  const text = `${h.get('call-id') ?? ''}\n${h.get('from') ?? ''}\n${h.get('cseq') ?? ''}\n${via === undefined ? '' : (BRANCH_RE.exec(via)?.[1] ?? via)}`;
-  let a = SEED_A ^ 0x811c9dc5;
-  let b = SEED_B ^ 0x050c5d1f;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
-  }
-  return 'sl' + (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+  return hashTag([h.get('call-id'), paramOrWhole(h.get('from'), ';tag='), h.get('cseq'), paramOrWhole(h.get('via'), ';branch=')]);
 }
 
 const CLASS_REASONS: Readonly<Record<number, string>> = {
@@ -101,7 +123,7 @@ export function buildResponse(
  * nothing is remembered about `req`.
  */
 export function buildStatelessResponse(req: SipRequest, status: number, reason?: string, extraHeaders?: Iterable<[string, string]>): SipResponse {
-  return assembleResponse(req, status, reason, extraHeaders, () => statelessToTag(req));
+  return assembleResponse(req, status, reason, extraHeaders, (copied) => hashTag(copied));
 }
 
 function assembleResponse(
@@ -109,7 +131,8 @@ function assembleResponse(
   status: number,
   reason: string | undefined,
   extraHeaders: Iterable<[string, string]> | undefined,
-  tagFor: () => string,
+  /** Called with what the tag of a stateless answer is derived from: Call-ID, From, CSeq, top Via. */
+  tagFor: (copied: ReadonlyArray<string | undefined>) => string,
 ): SipResponse {
   if (!Number.isInteger(status) || status < 100 || status > 699) throw new RangeError(`SIP status must be 100-699, got ${status}`);
   const headers = new SipHeaders();
@@ -119,10 +142,12 @@ function assembleResponse(
   let callId: string | undefined;
   let cseq: string | undefined;
   let timestamp: string | undefined;
+  let topVia: string | undefined;
   // One pass over the request instead of a lookup per header; the order below is what RFC 3261 shows.
   for (const e of req.headers.entries) {
     switch (e[0]) {
       case 'via':
+        topVia ??= e[1];
         out.push(['via', e[1]]);
         break;
       case 'from':
@@ -145,7 +170,7 @@ function assembleResponse(
   if (from !== undefined) out.push(['from', from]);
   if (to !== undefined) {
     if (status === 100 || tagOf(to) !== undefined) out.push(['to', to]);
-    else out.push(['to', `${to};tag=${tagFor()}`]);
+    else out.push(['to', `${to};tag=${tagFor([callId, paramOrWhole(from, ';tag='), cseq, paramOrWhole(topVia, ';branch=')])}`]);
   }
   if (callId !== undefined) out.push(['call-id', callId]);
   if (cseq !== undefined) out.push(['cseq', cseq]);
