@@ -593,6 +593,7 @@ export class X2SSubscriptions<P extends PresenceLike = PresenceLike> {
       return;
     }
     const reason = ev.reason?.toLowerCase();
+    const wasLive = sub.live || sub.state === 'subscribing';
     sub.live = false;
     sub.expiresAt = 0;
     if (reason === 'rejected' || reason === 'noresource') {
@@ -600,6 +601,9 @@ export class X2SSubscriptions<P extends PresenceLike = PresenceLike> {
       this.cancelAuthorization(sub, out);
       return;
     }
+    // The end of a dialog already given up on (lapsed, or replaced by a retry) decides nothing new, and a
+    // restored subscription re-subscribes in a new dialog at its paced time anyway.
+    if (!wasLive || sub.state === 'restoring') return;
     if (sub.granted && ev.body !== 'no-body') this.translate(sub.contact, sub.user, ev.body, sub, out);
     if (reason === 'invariant') {
       sub.state = 'invariant';
