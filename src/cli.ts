@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { defaultErrorTables } from './core/errors.js';
 import { MappingTableError } from './core/mapping-tables.js';
+import { defaultPresenceTables } from './core/presence.js';
 import { VERSION } from './version.js';
 
 const HELP = `stox ${VERSION} — SIP/SIMPLE ⇄ XMPP federation gateway
@@ -25,6 +26,7 @@ function tryLoad(file: string): LoadedConfig | undefined {
     const loaded = loadConfigFile(file);
     // The mapping tables are part of what runs; a broken one must fail here, not at start.
     defaultErrorTables();
+    defaultPresenceTables();
     return loaded;
   } catch (err) {
     if (err instanceof ConfigError) {
