@@ -485,6 +485,7 @@ export class S2XSubscriptions<P extends PresenceLike = PresenceLike> {
     if (sub.restoreAt !== 0) {
       // Restored dialogs wait for their paced slot, even one that expired while the gateway was down.
       if (now < sub.restoreAt) {
+        this.flushOwed(sub, now, out);
         this.reschedule(sub, out);
         return;
       }
@@ -499,12 +500,17 @@ export class S2XSubscriptions<P extends PresenceLike = PresenceLike> {
       this.drop(sub, out);
       return;
     }
+    this.flushOwed(sub, now, out);
+    this.reschedule(sub, out);
+  }
+
+  /** Sends the NOTIFY the rate limit held back, once its window has closed. */
+  private flushOwed(sub: S2XSub<P>, now: number, out: S2XAction<P>[]): void {
     if (sub.dirty && now >= sub.lastNotifyAt + this.interval) {
       sub.dirty = false;
       sub.lastNotifyAt = now;
       out.push(this.activeNotify(sub, now));
     }
-    this.reschedule(sub, out);
   }
 
   // ------------------------------------------------------------------------------------------ helpers
@@ -554,9 +560,9 @@ export class S2XSubscriptions<P extends PresenceLike = PresenceLike> {
   }
 
   private reschedule(sub: S2XSub<P>, out: S2XAction<P>[]): void {
-    let at = sub.expiresAt;
+    // Until its restore slot a restored dialog never expires early: the slot decides, in order.
+    let at = sub.restoreAt !== 0 ? sub.restoreAt : sub.expiresAt;
     if (sub.dirty) at = Math.min(at, sub.lastNotifyAt + this.interval);
-    if (sub.restoreAt !== 0) at = sub.restoreAt;
     this.setTimer(sub, at, out);
   }
 

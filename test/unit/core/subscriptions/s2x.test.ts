@@ -400,6 +400,19 @@ describe('S2X restore after restart (§3.8)', () => {
     ]);
   });
 
+  it('presence before the slot is notified, rate limited as usual, without waiting for the slot', () => {
+    const rec = active().record(KEY);
+    if (rec === undefined) throw new Error('no record');
+    const m = machine();
+    m.restore(rec, T0 + 1000, T0 + 600_000);
+    expect(notifies(m.handle(presence(T0 + 2000, open(X_RES))))).toHaveLength(1);
+    const held = m.handle(presence(T0 + 3000, open(X_RES, 'away')));
+    expect(timers(held)).toEqual([{ kind: 'arm-timer', key: KEY, at: T0 + 7000 }]);
+    const fired = m.handle(timer(T0 + 7000));
+    expect(notifies(fired)[0]?.body).toEqual({ type: 'presence', resources: [open(X_RES, 'away')] });
+    expect(timers(fired)).toEqual([{ kind: 'arm-timer', key: KEY, at: T0 + 600_000 }]);
+  });
+
   it('a refresh before the slot is served normally', () => {
     const rec = active().record(KEY);
     if (rec === undefined) throw new Error('no record');
