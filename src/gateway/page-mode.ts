@@ -8,7 +8,6 @@ import { sipPageToXmpp, xmppPageToSip, X2S_IGNORE, type SipPage } from '../core/
 import type { StoxConfig } from '../config/schema.js';
 import { decodePage, encodePage } from '../sip/page-codec.js';
 import type { SipRequest } from '../sip/message.js';
-import { serializeMessage } from '../sip/serializer.js';
 import type { SipStack } from '../sip/stack.js';
 import type { ServerTransaction } from '../sip/transaction/index.js';
 import type { SipUri } from '../sip/uri.js';
@@ -38,8 +37,46 @@ const STACK_HEADER_ALLOWANCE = 200;
 
 const NO_ROUTE = 'no-route';
 
+/**
+ * Ids for stanzas and Call-IDs: a random per-process part (so ids never repeat across restarts or
+ * gateways) and a counter. Drawing random bytes for every message cost more than the rest of the id work
+ * together under load.
+ */
+const ID_BASE = randomBytes(9).toString('base64url');
+let idSeq = 0;
 function newId(prefix: string): string {
-  return `${prefix}${randomBytes(9).toString('base64url')}`;
+  idSeq = (idSeq + 1) % Number.MAX_SAFE_INTEGER;
+  return `${prefix}${ID_BASE}.${idSeq.toString(36)}`;
+}
+
+/**
+ * SIP URI text → mapped XMPP address, remembered: the same few senders and recipients repeat message after
+ * message, and the mapping (IDNA, nameprep, XEP-0106 escaping) is pure and costly. Bounded by clearing
+ * when full, which is cheap and keeps memory flat whatever the senders do.
+ */
+const MAX_CACHED_ADDRESSES = 10_000;
+
+interface MappedSender {
+  via: GatewayComponent;
+  from: string;
+}
+
+interface MappedRecipient {
+  jid: Jid;
+  text: string;
+}
+
+/**
+ * The request's size on the wire as serializeMessage would write it, without building it: the start
+ * line, `Name: value` CRLF per header (canonical names differ from the stored ones only in case), the
+ * Content-Length the serializer adds, the blank line and the body.
+ */
+function requestBytes(req: SipRequest): number {
+  let n = Buffer.byteLength(req.method) + 1 + Buffer.byteLength(req.uri) + 10;
+  for (const [name, value] of req.headers.entries) {
+    if (name !== 'content-length') n += name.length + 2 + Buffer.byteLength(value) + 2;
+  }
+  return n + 'Content-Length: \r\n\r\n'.length + String(req.body.length).length + req.body.length;
 }
 
 /** Page-mode IM both ways (RFC 7572): the glue between the SIP stack, the core mapping and the components. */
@@ -47,6 +84,10 @@ export class PageModeBridge {
   private readonly byDomain = new Map<string, GatewayComponent>();
   private readonly escaped?: GatewayComponent;
   private readonly log: Logger;
+  private readonly senders = new Map<string, MappedSender>();
+  private readonly recipients = new Map<string, MappedRecipient>();
+  private readonly xmppSenders = new Map<string, string>();
+  private readonly xmppRecipients = new Map<string, string>();
 
   constructor(
     private readonly sip: SipStack,
@@ -85,20 +126,40 @@ export class PageModeBridge {
     return this.escaped;
   }
 
+  /** The component a SIP sender's messages go out on and the sender's JID there; undefined: not served. */
+  private mapSender(uri: string): MappedSender | undefined {
+    const hit = this.senders.get(uri);
+    if (hit) return hit;
+    const sender = parseSipUriText(uri);
+    const via = this.pickComponent(sender);
+    if (!via) return undefined;
+    const mapped = { via, from: formatJid(sipToJid(sender, via.addressing)) };
+    if (this.senders.size >= MAX_CACHED_ADDRESSES) this.senders.clear();
+    this.senders.set(uri, mapped);
+    return mapped;
+  }
+
+  private mapRecipient(uri: string): MappedRecipient {
+    const hit = this.recipients.get(uri);
+    if (hit) return hit;
+    const jid = sipToJid(parseSipUriText(uri));
+    const mapped = { jid, text: formatJid(jid) };
+    if (this.recipients.size >= MAX_CACHED_ADDRESSES) this.recipients.clear();
+    this.recipients.set(uri, mapped);
+    return mapped;
+  }
+
   private async deliverToXmpp(tx: ServerTransaction, log: Logger): Promise<void> {
     const req = tx.request;
     const reply = (status: number, reason?: string, extra?: Iterable<[string, string]>): void => tx.respond(this.sip.response(req, status, reason, extra));
     let page: SipPage;
-    let from: Jid;
-    let to: Jid;
-    let via: GatewayComponent | undefined;
+    let sender: MappedSender | undefined;
+    let recipient: MappedRecipient;
     try {
       page = decodePage(req);
-      const sender = parseSipUriText(page.from.uri);
-      via = this.pickComponent(sender);
-      if (!via) return reply(403, 'Sender domain not served by this gateway');
-      from = sipToJid(sender, via.addressing);
-      to = sipToJid(parseSipUriText(page.requestUri));
+      sender = this.mapSender(page.from.uri);
+      if (!sender) return reply(403, 'Sender domain not served by this gateway');
+      recipient = this.mapRecipient(page.requestUri);
     } catch (err) {
       if (err instanceof AddressError) {
         const warning = err.sipWarning ? ([['warning', `${err.sipWarning.code} stox "${err.sipWarning.text}"`]] as Array<[string, string]>) : [];
@@ -107,8 +168,10 @@ export class PageModeBridge {
       }
       return reply(400, (err as Error).message.replace(/[\r\n]/g, ' ').slice(0, 120));
     }
+    const via = sender.via;
+    const to = recipient.jid;
     const stanzaId = newId('stox-');
-    const result = sipPageToXmpp(page, { from: formatJid(from), to: formatJid(to), stanzaId });
+    const result = sipPageToXmpp(page, { from: sender.from, to: recipient.text, stanzaId });
     if (!result.ok) {
       log.info({ status: result.status, reason: result.reason }, 'MESSAGE cannot be translated');
       return reply(result.status, result.reason, result.accept ? [['accept', result.accept.join(', ')]] : []);
@@ -172,19 +235,19 @@ export class PageModeBridge {
     if (c.delivery.handleIncoming(stanza)) return;
     if (stanza.name !== 'message' || stanza.attrs.type === 'error') return;
     const stanzaId = stanza.attrs.id as string | undefined;
-    const log = this.log.child({ stanzaId, domain: c.component.domain });
+    // A child logger per message is costly at thousands per second; only paths that log build one.
+    let childLog: Logger | undefined;
+    const log = (): Logger => (childLog ??= this.log.child({ stanzaId, domain: c.component.domain }));
     const fail = (e: XmppStanzaError | { condition: string; type?: string; text?: string }): void => {
       const type = 'type' in e && e.type ? e.type : (this.errors.conditionTypes.get(e.condition as StanzaErrorCondition) ?? 'cancel');
-      log.info({ condition: e.condition }, 'XMPP message refused');
-      c.component.send(errorReply(stanza, e.condition, type, e.text)).catch((err: Error) => log.warn({ err: err.message }, 'cannot send error reply'));
+      log().info({ condition: e.condition }, 'XMPP message refused');
+      c.component.send(errorReply(stanza, e.condition, type, e.text)).catch((err: Error) => log().warn({ err: err.message }, 'cannot send error reply'));
     };
     let req: SipRequest;
     try {
       const page = stanzaToXmppPage(stanza);
-      const fromJid = parseJid(page.from);
-      const toJid = parseJid(page.to);
-      const fromUri = formatSipUri(jidToSip(fromJid));
-      const toUri = formatSipUri(jidToSip(toJid, c.addressing));
+      const fromUri = this.mapXmppSender(page.from);
+      const toUri = this.mapXmppRecipient(c, page.to);
       const r = xmppPageToSip(page, { fromUri, toUri, maxBodyBytes: this.im.maxMessageBytes, callId: newId('stox-') });
       if (!r.ok) {
         if (r.condition === X2S_IGNORE) return;
@@ -193,17 +256,17 @@ export class PageModeBridge {
       req = encodePage(r.page);
     } catch (err) {
       if (err instanceof AddressError || err instanceof MessageStanzaError) return fail({ condition: err.condition, text: err.message });
-      log.error({ err: (err as Error).message }, 'cannot translate XMPP message');
+      log().error({ err: (err as Error).message }, 'cannot translate XMPP message');
       return fail({ condition: 'internal-server-error' });
     }
-    const size = serializeMessage(req).length + STACK_HEADER_ALLOWANCE;
+    const size = requestBytes(req) + STACK_HEADER_ALLOWANCE;
     if (size > this.im.maxMessageBytes) {
       return fail({ condition: 'policy-violation', text: `message too large for SIP page mode (${size} > ${this.im.maxMessageBytes} bytes, RFC 3428 §8)` });
     }
     const callId = req.headers.get('call-id');
     this.sendSip(req, (status, reason) => {
       if (status !== undefined && status < 300) {
-        log.debug({ callId, status }, 'MESSAGE delivered to SIP');
+        if (this.log.isLevelEnabled('debug')) log().debug({ callId, status }, 'MESSAGE delivered to SIP');
         return;
       }
       const e =
@@ -212,9 +275,32 @@ export class PageModeBridge {
             ? { condition: 'remote-server-not-found', text: 'no SIP route to the recipient' }
             : sipTimeoutToXmppError(this.errors)
           : sipStatusToXmppError(this.errors, status, { reason });
-      log.info({ callId, status, condition: e.condition }, 'SIP side refused the message');
+      log().info({ callId, status, condition: e.condition }, 'SIP side refused the message');
       fail(e);
     });
+  }
+
+  /** An XMPP sender's JID (full, its resource becoming the GRUU) → SIP URI. */
+  private mapXmppSender(jid: string): string {
+    let uri = this.xmppSenders.get(jid);
+    if (uri === undefined) {
+      uri = formatSipUri(jidToSip(parseJid(jid)));
+      if (this.xmppSenders.size >= MAX_CACHED_ADDRESSES) this.xmppSenders.clear();
+      this.xmppSenders.set(jid, uri);
+    }
+    return uri;
+  }
+
+  /** A JID at one of our components → the SIP URI it stands for, by that component's addressing. */
+  private mapXmppRecipient(c: GatewayComponent, jid: string): string {
+    const key = `${c.component.domain}\n${jid}`;
+    let uri = this.xmppRecipients.get(key);
+    if (uri === undefined) {
+      uri = formatSipUri(jidToSip(parseJid(jid), c.addressing));
+      if (this.xmppRecipients.size >= MAX_CACHED_ADDRESSES) this.xmppRecipients.clear();
+      this.xmppRecipients.set(key, uri);
+    }
+    return uri;
   }
 
   /** Send a SIP request; `done` gets the final status, or undefined with NO_ROUTE / nothing on timeout. */

@@ -1,7 +1,7 @@
 import type { SipPage } from '../core/messages.js';
 import { formatNameAddr, parseNameAddr } from './header-values.js';
+import { randomFillSync } from 'node:crypto';
 import { createRequest, type SipRequest } from './message.js';
-import { newTag } from './transaction/index.js';
 import { formatUri, parseUri } from './uri.js';
 
 /**
@@ -43,6 +43,24 @@ export function decodePage(req: SipRequest): SipPage {
 let cseqCounter = Math.floor(Math.random() * 1_000_000);
 
 /**
+ * From tags for new MESSAGEs (RFC 3261 §19.3: globally unique, at least 32 random bits; 64 here, hex).
+ * The bytes come from a pool refilled 512 tags at a time: one call into the CSPRNG per tag cost more
+ * than building the rest of the request.
+ */
+const TAG_BYTES = 8;
+const tagPool = Buffer.alloc(TAG_BYTES * 512);
+let tagOffset = tagPool.length;
+function newPageTag(): string {
+  if (tagOffset >= tagPool.length) {
+    randomFillSync(tagPool);
+    tagOffset = 0;
+  }
+  const tag = tagPool.toString('hex', tagOffset, tagOffset + TAG_BYTES);
+  tagOffset += TAG_BYTES;
+  return tag;
+}
+
+/**
  * A new out-of-dialog MESSAGE for `page`. The CSeq counter is process-wide, so successive MESSAGEs that
  * share a Call-ID (one XMPP thread) always carry increasing numbers (RFC 3261 §8.1.1.5).
  */
@@ -52,7 +70,7 @@ export function encodePage(page: SipPage): SipRequest {
   cseqCounter = (cseqCounter + 1) % 2_000_000_000;
   const req = createRequest('MESSAGE', page.requestUri, undefined, page.body);
   const h = req.headers;
-  h.append('from', formatNameAddr({ displayName: page.from.displayName, uri: from, params: new Map([['tag', newTag()]]) }));
+  h.append('from', formatNameAddr({ displayName: page.from.displayName, uri: from, params: new Map([['tag', newPageTag()]]) }));
   h.append('to', formatNameAddr({ displayName: page.to.displayName, uri: to, params: new Map() }));
   h.append('call-id', page.callId);
   h.append('cseq', `${cseqCounter} MESSAGE`);
