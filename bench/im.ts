@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageFile } from '../src/package-root.js';
 import { summarize, type ClientCommand, type ClientReply, type LatencySummary, type StepCounts } from './im-clients.js';
-import { CpuMeter, Processes, RssSampler, freeUdpPort, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
+import { CpuMeter, Processes, cpuSeconds, RssSampler, freeUdpPort, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
 
 /**
  * Page-mode IM through Stox both ways, beside same-run baselines without Stox (issue 3's "must show").
@@ -177,8 +177,10 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     writeFileSync(join(dir.path, 'users.csv'), ['SEQUENTIAL', ...users.map((u) => `${u.name};${DOMAIN};alice@${SIP_DOMAIN};`)].join('\n') + '\n');
 
     let stox: Stox | undefined;
+    // A CPU profile is written at exit and takes a while for a long run.
+    const stopGraceMs = o.cpuProfileDir ? 30_000 : 5_000;
     const launchStox = async (confirmTimeoutMs: number, tag: string): Promise<Stox> => {
-      if (stox) await stox.proc.stop();
+      if (stox) await stox.proc.stop('SIGTERM', stopGraceMs);
       const sdir = join(dir.path, `stox-${tag}`);
       mkdirSync(sdir, { recursive: true });
       const yaml = [
@@ -209,7 +211,8 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     let sipp: Proc | undefined;
     const cpu = new CpuMeter(() => ({ stox: stox?.proc.pid, prosody: prosody.proc.pid, clients: clients.proc.pid, sipp: sipp?.pid }));
 
-    const waitDelivered = async (count: () => Promise<number> | number, expected: number, maxMs = 8000): Promise<number> => {
+    // Waits out a backlog too (a lossy step can leave thousands in flight), so the next step starts clean.
+    const waitDelivered = async (count: () => Promise<number> | number, expected: number, maxMs = 30_000): Promise<number> => {
       let last = -1;
       let stableSince = performance.now();
       const deadline = performance.now() + maxMs;
@@ -219,7 +222,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
         if (n !== last) {
           last = n;
           stableSince = performance.now();
-        } else if (performance.now() - stableSince > 1500) return n;
+        } else if (performance.now() - stableSince > 2000) return n;
         await sleep(100);
       }
     };
@@ -242,7 +245,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       return { lines: oneWay.length, oneWay };
     };
 
-    const runUac = async (port: number, rate: number, count: number, step: number): Promise<{ screen: string; log: string; code: number | null; elapsedMs: number }> => {
+    const runUac = async (port: number, rate: number, count: number, step: number): Promise<{ screen: string; log: string; code: number | null; elapsedMs: number; cpuSeconds: number }> => {
       const log = join(dir.path, `uac-${step}.log`);
       const t0 = performance.now();
       const p = procs.start(
@@ -260,9 +263,15 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
         ],
         { cwd: dir.path },
       );
-      sipp = p;
+      // sipp's CPU time can only be read while it runs: the last reading stands for its total.
+      let used = 0;
+      const poll = setInterval(() => {
+        const c = cpuSeconds(p.pid);
+        if (Number.isFinite(c)) used = c;
+      }, 200);
       const code = await p.exited;
-      return { screen: p.output(), log, code, elapsedMs: performance.now() - t0 };
+      clearInterval(poll);
+      return { screen: p.output(), log, code, elapsedMs: performance.now() - t0, cpuSeconds: used };
     };
 
     const uacRtt = (log: string): number[] =>
@@ -290,7 +299,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       cpu.begin();
       const uac = await runUac(stox!.udpPort, rate, count, step);
       const delivered = await waitDelivered(async () => (await clients.call<StepCounts>({ cmd: 'stats', step })).received, count);
-      const cpuPercent = cpu.end();
+      const cpuPercent = cpu.end({ sipp: uac.cpuSeconds });
       const st = await clients.call<StepCounts>({ cmd: 'stats', step });
       const rows = sippRows(uac.screen);
       const answered = sippCounter(uac.screen, 'Successful call');
@@ -322,7 +331,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       cpu.begin();
       const uac = await runUac(uasPort, rate, count, step);
       const delivered = await waitDelivered(() => uasResult(uas.log, step).lines, count, 3000);
-      const cpuPercent = cpu.end();
+      const cpuPercent = cpu.end({ sippUac: uac.cpuSeconds });
       await uas.proc.stop();
       const r = uasResult(uas.log, step);
       const answered = sippCounter(uac.screen, 'Successful call');
@@ -450,7 +459,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       phase = 'confirmation';
       for (let i = 0; i < o.repeats; i++) noBarrier.push(await stoxS2x(o.latencyRate, o.latencySeconds));
     }
-    if (stox) await stox.proc.stop();
+    if (stox) await stox.proc.stop('SIGTERM', stopGraceMs);
     rss?.stop();
 
     const med = (xs: ImStep[], f: (s: ImStep) => number | undefined): number => round2(median(xs.map((s) => f(s) ?? NaN)));

@@ -305,27 +305,49 @@ export class RssSampler {
   }
 }
 
-/** CPU use of named processes over one step, as a percentage of one core. */
+/** CPU time the whole machine has spent busy (all cores, not idle or waiting for I/O), in seconds. */
+export function machineBusySeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return (total - (fields[3] ?? 0) - (fields[4] ?? 0)) / 100;
+}
+
+/**
+ * CPU use of named processes over one step, as a percentage of one core, plus `others`: what the rest of
+ * the machine used meanwhile. The cores are shared with other work, and a step measured while something
+ * else was busy says so in its own figures.
+ */
 export class CpuMeter {
   private start = new Map<string, number>();
   private t0 = 0;
+  private machine0 = 0;
 
   constructor(private readonly pids: () => Record<string, number | undefined>) {}
 
   begin(): void {
     this.t0 = performance.now();
+    this.machine0 = machineBusySeconds();
     this.start = new Map(Object.entries(this.pids()).flatMap(([k, pid]) => (pid === undefined ? [] : [[k, cpuSeconds(pid)] as [string, number]])));
   }
 
-  end(): Record<string, number> {
+  /** `gone`: CPU seconds of processes of ours that ran during the step and have exited since. */
+  end(gone: Record<string, number> = {}): Record<string, number> {
     const seconds = (performance.now() - this.t0) / 1000;
     const out: Record<string, number> = {};
+    let ours = 0;
+    for (const [k, used] of Object.entries(gone)) {
+      ours += used;
+      out[k] = Math.round((100 * used) / seconds);
+    }
     for (const [k, pid] of Object.entries(this.pids())) {
       const s = this.start.get(k);
       if (pid === undefined || s === undefined) continue;
       const used = cpuSeconds(pid) - s;
-      if (Number.isFinite(used)) out[k] = Math.round((100 * used) / seconds);
+      if (!Number.isFinite(used)) continue;
+      ours += used;
+      out[k] = Math.round((100 * used) / seconds);
     }
+    out.others = Math.max(0, Math.round((100 * (machineBusySeconds() - this.machine0 - ours)) / seconds));
     return out;
   }
 }
