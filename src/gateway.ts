@@ -4,6 +4,10 @@ import type { LoadedConfig } from './config/load.js';
 import type { StoxConfig } from './config/schema.js';
 import { createLogger } from './ops/logging.js';
 import { defaultErrorTables } from './core/errors.js';
+import { defaultPresenceTables } from './core/presence.js';
+import { PresenceBridge } from './gateway/presence.js';
+import { systemClock } from './sip/clock.js';
+import { openStore, type Store } from './store/index.js';
 import { ACCEPTED_CONTENT_TYPES } from './core/messages.js';
 import { PageModeBridge, type GatewayComponent, type SentToXmpp } from './gateway/page-mode.js';
 import type { SipResolver } from './sip/resolver.js';
@@ -29,6 +33,8 @@ export class Gateway {
   readonly sip: SipStack;
   readonly components: GatewayComponent[] = [];
   private readonly pageMode: PageModeBridge;
+  readonly store: Store;
+  readonly presence: PresenceBridge;
 
   constructor(readonly config: StoxConfig, opts: GatewayOptions = {}) {
     this.log = opts.logger ?? createLogger(config.log.level);
@@ -60,19 +66,22 @@ export class Gateway {
       const delivery = new DeliveryTracker<SentToXmpp>(component, { confirmTimeoutMs: config.im.confirmTimeoutMs, logger: this.log });
       this.components.push({ component, addressing: { domain: c.domain, mode: c.addressing }, delivery });
     }
-    this.pageMode = new PageModeBridge(this.sip, this.components, defaultErrorTables(), config.im, this.log);
+    const errors = defaultErrorTables();
+    this.pageMode = new PageModeBridge(this.sip, this.components, errors, config.im, this.log);
+    this.store = openStore(config.store.path, { logger: this.log.child({ component: 'store' }) });
+    this.presence = new PresenceBridge(this.sip, this.components, this.store, errors, defaultPresenceTables(), config.presence, systemClock, this.log);
   }
 
   private sipApplication(): SipApplication {
     const xmpp = this.components.length > 0;
     return {
-      methods: ['MESSAGE'],
-      accept: [...ACCEPTED_CONTENT_TYPES],
+      methods: ['MESSAGE', 'SUBSCRIBE', 'NOTIFY'],
+      accept: [...ACCEPTED_CONTENT_TYPES, 'application/pidf+xml'],
       supported: [],
       hasRoute: (target) => xmpp && this.pageMode.hasRoute(target),
       onRequest: (tx, _target, log) => {
         if (tx.request.method === 'MESSAGE') this.pageMode.onSipMessage(tx, log);
-        else tx.respond(this.sip.response(tx.request, 405, undefined, this.sip.capabilityHeaders().slice(0, 1)));
+        else this.presence.onSipRequest(tx, log);
       },
     };
   }
@@ -80,16 +89,19 @@ export class Gateway {
   async start(): Promise<void> {
     await this.sip.start(this.sipApplication());
     for (const c of this.components) {
-      c.component.onStanza((stanza) => this.pageMode.onStanza(c, stanza));
+      c.component.onStanza((stanza) => (stanza.name === 'presence' ? this.presence.onStanza(stanza) : this.pageMode.onStanza(c, stanza)));
       await c.component.start();
     }
+    this.presence.restore();
     this.log.info({ component: 'gateway', version: VERSION, listeners: this.sip.listeners, xmppComponents: this.components.map((c) => c.component.domain) }, 'Stox started');
   }
 
   async stop(): Promise<void> {
     for (const c of this.components) c.delivery.close();
+    this.presence.close();
     await Promise.allSettled(this.components.map((c) => c.component.stop()));
     await this.sip.stop();
+    this.store.close();
     this.log.info({ component: 'gateway' }, 'Stox stopped');
   }
 }

@@ -1,0 +1,540 @@
+import { randomBytes } from 'node:crypto';
+import type { Element } from 'ltx';
+import type { Logger } from 'pino';
+import { AddressError, formatSipUri, jidToSip, parseSipUriText, sipToJid, type ComponentAddressing } from '../core/address.js';
+import { sipStatusToXmppError, type ErrorTables } from '../core/errors.js';
+import { bareJid, formatJid, parseJid, type Jid } from '../core/jid.js';
+import { closedPidf, pidfToPresence, PresenceDocumentError, presenceToPidf, type PresenceTables, type ResourcePresence } from '../core/presence.js';
+import { S2XSubscriptions, X2SSubscriptions, isSubscriptionRecord, type SubscriptionAction, type SubscriptionRecord } from '../core/subscriptions/index.js';
+import type { StoxConfig } from '../config/schema.js';
+import { acceptInDialogRequest, confirmFromNotify, confirmFromResponse, dialogFromOutgoing, dialogFromRequest, dialogId, incomingDialogId, inDialogRequest, type DialogState } from '../sip/dialog.js';
+import { parseEvent, parseSubscriptionState } from '../sip/event-headers.js';
+import { parseNameAddr } from '../sip/header-values.js';
+import { createRequest, type SipRequest, type SipResponse } from '../sip/message.js';
+import type { SipStack } from '../sip/stack.js';
+import { newTag, toTagFor, type ServerTransaction } from '../sip/transaction/index.js';
+import { formatUri } from '../sip/uri.js';
+import type { Store } from '../store/index.js';
+import type { XmppComponent } from '../xmpp/component.js';
+import { MessageStanzaError } from '../xmpp/message-stanza.js';
+import { presenceToStanza, stanzaToPresence, type PresenceStanza } from '../xmpp/presence-stanza.js';
+import { TimerWheel } from './timer-wheel.js';
+import type { Clock } from '../sip/clock.js';
+
+const PIDF = 'application/pidf+xml';
+
+export interface PresenceComponent {
+  component: XmppComponent;
+  addressing: ComponentAddressing;
+}
+
+interface HeldDialog {
+  state: DialogState;
+  role: 'notifier' | 'subscriber';
+  /** Index entry for a subscriber dialog whose remote tag is not known yet (RFC 6665 §4.1.2.4). */
+  earlyId?: string;
+  /** The branch of the last SUBSCRIBE sent, so responses to a superseded one are dropped. */
+  lastSubscribe?: number;
+}
+
+type Direction = 'x2s' | 's2x';
+
+/**
+ * Presence both ways (RFC 8048): routes stanzas and SIP requests into the two subscription machines of
+ * src/core/subscriptions, executes their actions (SIP dialogs, stanzas, store, timers) and restores
+ * everything from the store at start.
+ */
+export class PresenceBridge {
+  private readonly x2s: X2SSubscriptions<ResourcePresence>;
+  private readonly s2x: S2XSubscriptions<ResourcePresence>;
+  private readonly wheel: TimerWheel;
+  private readonly dialogs = new Map<string, HeldDialog>();
+  /** dialog id (Call-ID|local tag|remote tag) or early id (Call-ID|local tag) → subscription key */
+  private readonly byDialogId = new Map<string, string>();
+  private readonly pendingRequests = new Map<string, ServerTransaction>();
+  private readonly byDomain = new Map<string, PresenceComponent>();
+  private readonly escaped?: PresenceComponent;
+  private readonly log: Logger;
+  private subscribeSeq = 0;
+
+  constructor(
+    private readonly sip: SipStack,
+    components: PresenceComponent[],
+    private readonly store: Store,
+    private readonly errors: ErrorTables,
+    private readonly tables: PresenceTables,
+    private readonly config: StoxConfig['presence'],
+    private readonly clock: Clock,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'presence' });
+    for (const c of components) this.byDomain.set(c.component.domain.toLowerCase(), c);
+    this.escaped = components.find((c) => c.addressing.mode === 'escaped');
+    this.x2s = new X2SSubscriptions<ResourcePresence>({
+      expires: config.subscribeExpires,
+      mapSipError: (status, reason) => sipStatusToXmppError(errors, status, { reason }),
+    });
+    this.s2x = new S2XSubscriptions<ResourcePresence>({
+      defaultExpires: Math.min(3600, config.maxExpires),
+      maxExpires: config.maxExpires,
+      minExpires: config.minExpires,
+      notifyIntervalMs: config.notifyIntervalMs,
+    });
+    this.wheel = new TimerWheel(clock, (key, now) => this.onTimer(key, now));
+  }
+
+  get counts(): { x2s: number; s2x: number; dialogs: number; timers: number } {
+    return { x2s: this.x2s.size, s2x: this.s2x.size, dialogs: this.dialogs.size, timers: this.wheel.size };
+  }
+
+  // ---------------------------------------------------------------------------------------- restart
+
+  /**
+   * Load persisted dialogs and subscriptions. S2X dialogs resume as they were (the next NOTIFY uses the
+   * same Call-ID, tags and the next CSeq); X2S subscriptions re-SUBSCRIBE, spread at
+   * presence.resumePerSecond so a restart does not flood the proxy.
+   */
+  restore(): { x2s: number; s2x: number } {
+    for (const row of this.store.allDialogs()) {
+      const state: DialogState = {
+        callId: row.callId,
+        localTag: row.localTag,
+        remoteTag: row.remoteTag,
+        localCseq: row.localCseq,
+        remoteCseq: row.remoteCseq,
+        localUri: row.localUri,
+        remoteUri: row.remoteUri,
+        remoteTarget: row.remoteTarget,
+        routeSet: row.routeSet,
+      };
+      this.holdDialog(row.key, { state, role: row.role });
+    }
+    const now = this.clock.now();
+    const spacing = 1000 / this.config.resumePerSecond;
+    let x = 0;
+    let s = 0;
+    for (const row of this.store.allSubscriptions()) {
+      if (!isSubscriptionRecord(row.state)) {
+        this.log.warn({ key: row.key }, 'unreadable subscription record dropped');
+        this.store.deleteSubscription(row.key);
+        continue;
+      }
+      const record: SubscriptionRecord = row.state;
+      if (record.direction === 'x2s') this.run('x2s', this.x2s.restore(record, now, now + x++ * spacing));
+      else this.run('s2x', this.s2x.restore(record, now, now + s++ * spacing * 0.1));
+    }
+    this.log.info({ x2s: x, s2x: s, dialogs: this.dialogs.size }, 'presence state restored');
+    return { x2s: x, s2x: s };
+  }
+
+  close(): void {
+    this.wheel.close();
+  }
+
+  // ---------------------------------------------------------------------------------- XMPP stanzas
+
+  /** A `<presence/>` from the XMPP server to one of our components' JIDs. */
+  onStanza(stanza: Element): void {
+    let p: PresenceStanza;
+    try {
+      p = stanzaToPresence(stanza);
+    } catch (err) {
+      if (err instanceof MessageStanzaError) this.log.info({ err: err.message }, 'malformed presence ignored');
+      return;
+    }
+    const now = this.clock.now();
+    const toBare = bare(p.to);
+    const c = this.byDomain.get(domainOf(p.to));
+    if (!c) return;
+    let aor: string;
+    try {
+      aor = formatSipUri({ ...jidToSip(parseJid(toBare), c.addressing), gr: undefined });
+    } catch (err) {
+      if (err instanceof AddressError) return this.refuse(c, p, err.condition);
+      throw err;
+    }
+    switch (p.type) {
+      case 'subscribe':
+        return this.run('x2s', this.x2s.handle({ kind: 'xmpp-subscribe', now, user: p.from, contact: toBare, aor }));
+      case 'unsubscribe':
+        return this.run('x2s', this.x2s.handle({ kind: 'xmpp-unsubscribe', now, user: p.from, contact: toBare }));
+      case 'probe':
+        return this.run('x2s', this.x2s.handle({ kind: 'xmpp-probe', now, user: p.from, contact: toBare, aor }));
+      case 'subscribed':
+      case 'unsubscribed':
+        return this.run('s2x', this.s2x.handle({ kind: p.type === 'subscribed' ? 'xmpp-subscribed' : 'xmpp-unsubscribed', now, from: p.from, to: p.to }));
+      case 'error': {
+        const e = stanza.getChild('error');
+        const condition = e?.children.find((ch): ch is Element => typeof ch !== 'string' && ch.name !== 'text')?.name ?? 'undefined-condition';
+        return this.run('s2x', this.s2x.handle({ kind: 'xmpp-presence-error', now, from: p.from, to: p.to, error: { condition, type: e?.attrs.type ?? 'cancel' } }));
+      }
+      case 'available':
+      case 'unavailable': {
+        const presence = p.presence!;
+        this.run('x2s', this.x2s.handle({ kind: 'xmpp-user-presence', now, jid: p.from, available: presence.available }));
+        this.run('s2x', this.s2x.handle({ kind: 'xmpp-presence', now, from: p.from, to: p.to, presence }));
+        return;
+      }
+    }
+  }
+
+  private refuse(c: PresenceComponent, p: PresenceStanza, condition: string): void {
+    if (p.type === 'error' || p.type === 'unavailable' || p.type === 'available') return;
+    const type = this.errors.conditionTypes.get(condition as never) ?? 'cancel';
+    const el = presenceToStanza({ from: p.to, to: p.from, type: 'error' });
+    el.c('error', { type }).c(condition, { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' });
+    c.component.send(el).catch(() => undefined);
+  }
+
+  // ----------------------------------------------------------------------------------- SIP requests
+
+  /** SUBSCRIBE and NOTIFY that reached the application (routable, well-formed). */
+  onSipRequest(tx: ServerTransaction, log: Logger): void {
+    const req = tx.request;
+    if (req.method === 'SUBSCRIBE') return this.onSubscribe(tx, log);
+    if (req.method === 'NOTIFY') return this.onNotify(tx, log);
+    tx.respond(this.sip.response(req, 405));
+  }
+
+  private onSubscribe(tx: ServerTransaction, log: Logger): void {
+    const req = tx.request;
+    const now = this.clock.now();
+    let event: string;
+    try {
+      event = parseEvent(req.headers.get('event') ?? '').package;
+    } catch {
+      return tx.respond(this.sip.response(req, 400, 'Missing or bad Event'));
+    }
+    const expiresHeader = req.headers.get('expires');
+    const expires = expiresHeader !== undefined && /^\d+$/.test(expiresHeader.trim()) ? Number(expiresHeader.trim()) : undefined;
+    const acceptHeader = req.headers.getAll('accept');
+    const accept = acceptHeader.length > 0 ? acceptHeader.map((a) => a.split(';')[0]!.trim().toLowerCase()) : undefined;
+
+    const inDialog = incomingDialogId(req);
+    if (inDialog !== undefined) {
+      const key = this.byDialogId.get(inDialog);
+      const held = key !== undefined ? this.dialogs.get(key) : undefined;
+      if (key === undefined || !held || held.role !== 'notifier') return tx.respond(this.sip.response(req, 481));
+      if (acceptInDialogRequest(held.state, req) === 'out-of-order') return tx.respond(this.sip.response(req, 500, 'Out of order CSeq'));
+      this.persistDialog(key, held);
+      this.pendingRequests.set(tx.id, tx);
+      return this.run('s2x', this.s2x.handle({ kind: 'sip-resubscribe', now, key, request: tx.id, event, expires }));
+    }
+
+    let watcherJid: string;
+    let presentity: string;
+    let watcherAor: string;
+    let watcherInstance: string | undefined;
+    try {
+      const from = parseNameAddr(req.headers.get('from') ?? '');
+      const sender = parseSipUriText(formatUri({ ...from.uri, params: new Map() }));
+      const via = this.pickComponent(sender.host);
+      if (!via) return tx.respond(this.sip.response(req, 403, 'Watcher domain not served by this gateway'));
+      watcherAor = formatSipUri(sender);
+      watcherJid = formatJidOf(sipToJid(sender, via.addressing));
+      presentity = formatJidOf(sipToJid(parseSipUriText(req.uri)));
+      const contact = req.headers.get('contact');
+      if (contact) {
+        const na = parseNameAddr(contact);
+        const gr = na.uri.params.get('gr') ?? na.params.get('gr');
+        if (gr) watcherInstance = gr;
+      }
+    } catch (err) {
+      if (err instanceof AddressError) return tx.respond(this.sip.response(req, err.sipStatus, err.message.replace(/[\r\n]/g, ' ').slice(0, 100)));
+      return tx.respond(this.sip.response(req, 400, 'Bad From or Request-URI'));
+    }
+    const key = `s2x:${req.headers.get('call-id')};${parseNameAddr(req.headers.get('from')!).params.get('tag') ?? ''}`;
+    const state = dialogFromRequest(req, toTagFor(req));
+    this.holdDialog(key, { state, role: 'notifier' });
+    this.pendingRequests.set(tx.id, tx);
+    log.debug({ key, presentity, watcherJid }, 'SUBSCRIBE from SIP watcher');
+    this.run('s2x', this.s2x.handle({ kind: 'sip-subscribe', now, key, request: tx.id, event, expires, accept, watcherAor, watcherJid, watcherInstance, presentity }));
+  }
+
+  private onNotify(tx: ServerTransaction, log: Logger): void {
+    const req = tx.request;
+    const now = this.clock.now();
+    const to = parseNameAddr(req.headers.get('to') ?? '');
+    const localTag = to.params.get('tag');
+    const callId = req.headers.get('call-id') ?? '';
+    const remoteTag = parseNameAddr(req.headers.get('from') ?? '').params.get('tag') ?? null;
+    const key = (localTag && (this.byDialogId.get(dialogId(callId, localTag, remoteTag)) ?? this.byDialogId.get(`${callId}|${localTag}`))) || undefined;
+    const held = key !== undefined ? this.dialogs.get(key) : undefined;
+    if (key === undefined || !held || held.role !== 'subscriber') return tx.respond(this.sip.response(req, 481));
+    let state;
+    try {
+      state = parseSubscriptionState(req.headers.get('subscription-state') ?? '');
+    } catch {
+      return tx.respond(this.sip.response(req, 400, 'Missing or bad Subscription-State'));
+    }
+    if (state.state !== 'active' && state.state !== 'pending' && state.state !== 'terminated') {
+      return tx.respond(this.sip.response(req, 400, 'Unknown subscription state'));
+    }
+    let body: readonly ResourcePresence[] | 'no-body' = 'no-body';
+    if (req.body.length > 0) {
+      const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== PIDF) return tx.respond(this.sip.response(req, 415, undefined, [['accept', PIDF]]));
+      try {
+        body = pidfToPresence(req.body, this.tables).resources;
+      } catch (err) {
+        if (err instanceof PresenceDocumentError) return tx.respond(this.sip.response(req, err.sipStatus, err.reason));
+        throw err;
+      }
+    }
+    if (held.state.remoteTag === null) {
+      confirmFromNotify(held.state, req);
+      this.indexDialog(key, held);
+    }
+    if (acceptInDialogRequest(held.state, req) === 'out-of-order') return tx.respond(this.sip.response(req, 500, 'Out of order CSeq'));
+    this.persistDialog(key, held);
+    this.pendingRequests.set(tx.id, tx);
+    log.debug({ key, state: state.state }, 'NOTIFY for an XMPP watcher');
+    this.run('x2s', this.x2s.handle({ kind: 'sip-notify', now, key, request: tx.id, state: state.state, expires: state.expires, reason: state.reason, retryAfter: state.retryAfter, body }));
+  }
+
+  private pickComponent(host: string): PresenceComponent | undefined {
+    const own = this.byDomain.get(host.toLowerCase());
+    if (own && own.addressing.mode === 'domain') return own;
+    return this.escaped;
+  }
+
+  // ---------------------------------------------------------------------------------------- actions
+
+  private onTimer(wheelKey: string, now: number): void {
+    const direction = wheelKey.slice(0, 3) as Direction;
+    const key = wheelKey.slice(4);
+    if (direction === 'x2s') this.run('x2s', this.x2s.handle({ kind: 'timer', now, key }));
+    else this.run('s2x', this.s2x.handle({ kind: 'timer', now, key }));
+  }
+
+  private run(direction: Direction, actions: ReadonlyArray<SubscriptionAction<ResourcePresence>>): void {
+    for (const a of actions) {
+      try {
+        this.execute(direction, a);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, action: a.kind, direction }, 'presence action failed');
+      }
+    }
+  }
+
+  private execute(direction: Direction, a: SubscriptionAction<ResourcePresence>): void {
+    switch (a.kind) {
+      case 'arm-timer':
+        return this.wheel.arm(`${direction}:${a.key}`, a.at);
+      case 'cancel-timer':
+        return this.wheel.cancel(`${direction}:${a.key}`);
+      case 'persist':
+        return this.store.putSubscription({
+          key: a.record.key,
+          direction: a.record.direction,
+          xmppJid: a.record.xmppJid,
+          sipAor: a.record.sipAor,
+          expiresAt: a.record.expiresAt ?? null,
+          state: a.record,
+          updatedAt: this.clock.now(),
+        });
+      case 'forget':
+        return this.forget(a.key);
+      case 'xmpp-presence':
+        return this.sendPresence(a);
+      case 'sip-respond':
+        return this.respond(a);
+      case 'sip-subscribe':
+        return this.sendSubscribe(a);
+      case 'sip-notify':
+        return this.sendNotify(a);
+    }
+  }
+
+  private forget(key: string): void {
+    this.store.deleteSubscription(key);
+    const held = this.dialogs.get(key);
+    if (held) {
+      this.byDialogId.delete(dialogId(held.state.callId, held.state.localTag, held.state.remoteTag));
+      if (held.earlyId) this.byDialogId.delete(held.earlyId);
+      this.dialogs.delete(key);
+      this.store.deleteDialog(key);
+    }
+  }
+
+  private sendPresence(a: Extract<SubscriptionAction<ResourcePresence>, { kind: 'xmpp-presence' }>): void {
+    const c = this.byDomain.get(domainOf(a.from));
+    if (!c) {
+      this.log.warn({ from: a.from }, 'no component for presence sender');
+      return;
+    }
+    const type = a.type ?? 'available';
+    const el = presenceToStanza(
+      { from: a.from, to: a.to, type, presence: a.presence ?? (type === 'unavailable' ? { available: false, statuses: [] } : undefined) },
+      type === 'available' ? [c.component.discovery.userCaps()] : [],
+    );
+    if (a.error) el.c('error', { type: a.error.type }).c(a.error.condition, { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' });
+    c.component.send(el).catch((err: Error) => this.log.warn({ err: err.message, to: a.to }, 'presence not sent'));
+  }
+
+  private respond(a: Extract<SubscriptionAction<ResourcePresence>, { kind: 'sip-respond' }>): void {
+    const tx = this.pendingRequests.get(a.request);
+    if (!tx) return;
+    this.pendingRequests.delete(a.request);
+    const extra: Array<[string, string]> = [];
+    if (a.expires !== undefined) extra.push(['expires', String(a.expires)]);
+    if (a.minExpires !== undefined) extra.push(['min-expires', String(a.minExpires)]);
+    if (a.allowEvents) extra.push(['allow-events', a.allowEvents.join(', ')]);
+    if (a.accept) extra.push(['accept', a.accept.join(', ')]);
+    const held = this.dialogs.get(a.key);
+    if (a.status < 300 && tx.request.method === 'SUBSCRIBE' && held) extra.push(['contact', this.contactFor(held.state.localUri, tx.inbound.local.transport)]);
+    tx.respond(this.sip.response(tx.request, a.status, undefined, extra));
+  }
+
+  /** Stox's own address in Contact, so in-dialog requests come straight back without DNS (README). */
+  private contactFor(localUri: string, transport: string, gr?: string): string {
+    const uri = parseNameAddr(localUri).uri;
+    const listener = this.sip.listeners.find((l) => l.transport === transport) ?? this.sip.listeners[0]!;
+    const params = new Map<string, string | null>();
+    if (listener.transport !== 'udp') params.set('transport', listener.transport);
+    if (gr) params.set('gr', gr);
+    const host = listener.address.includes(':') ? `[${listener.address}]` : listener.address;
+    return `<${formatUri({ scheme: 'sip', user: uri.user, host, port: listener.port, params, headers: new Map() })}>`;
+  }
+
+  private sendSubscribe(a: Extract<SubscriptionAction<ResourcePresence>, { kind: 'sip-subscribe' }>): void {
+    let held = this.dialogs.get(a.key);
+    let req: SipRequest;
+    if (a.newDialog || !held || held.state.remoteTag === null) {
+      if (held) this.forgetDialogOnly(a.key, held);
+      const fromUri = formatSipUri({ ...jidToSip(parseJid(bare(a.from))), gr: undefined });
+      req = createRequest('SUBSCRIBE', a.target, [
+        ['from', `<${fromUri}>;tag=${newTag()}`],
+        ['to', `<${a.target}>`],
+        ['call-id', `${randomBytes(12).toString('base64url')}@stox`],
+        ['cseq', '1 SUBSCRIBE'],
+      ]);
+      held = { state: dialogFromOutgoing(req), role: 'subscriber' };
+      this.holdDialog(a.key, held);
+    } else {
+      req = inDialogRequest(held.state, 'SUBSCRIBE');
+    }
+    const h = req.headers;
+    h.set('contact', this.contactFor(held.state.localUri, 'udp', a.contactResource));
+    h.set('event', a.event);
+    h.set('accept', a.accept);
+    h.set('expires', String(a.expires));
+    this.persistDialog(a.key, held);
+    const seq = ++this.subscribeSeq;
+    held.lastSubscribe = seq;
+    const dialog = held;
+    const deliver = (status: number, res?: SipResponse): void => {
+      if (dialog.lastSubscribe !== seq || this.dialogs.get(a.key) !== dialog) return;
+      if (res && status < 300) {
+        confirmFromResponse(dialog.state, res);
+        this.indexDialog(a.key, dialog);
+        this.persistDialog(a.key, dialog);
+      }
+      const num = (name: string): number | undefined => {
+        const v = res?.headers.get(name)?.trim();
+        return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+      };
+      this.run('x2s', this.x2s.handle({ kind: 'sip-response', now: this.clock.now(), key: a.key, status, reason: res?.reason, expires: num('expires'), minExpires: num('min-expires'), retryAfter: num('retry-after') }));
+    };
+    this.sip.request(req, { onFinal: (res) => deliver(res.status, res), onTimeout: () => deliver(408) }).catch((err: Error) => {
+      this.log.warn({ callId: req.headers.get('call-id'), err: err.message }, 'SUBSCRIBE not sent');
+      deliver(408);
+    });
+  }
+
+  private sendNotify(a: Extract<SubscriptionAction<ResourcePresence>, { kind: 'sip-notify' }>): void {
+    const held = this.dialogs.get(a.key);
+    if (!held) {
+      this.log.warn({ key: a.key }, 'NOTIFY for an unknown dialog dropped');
+      return;
+    }
+    const entity = formatSipUri(jidToSip(parseJid(a.presentity), undefined, { scheme: 'pres' }));
+    let body: string | undefined;
+    let lang: string | undefined;
+    if (a.body.type === 'closed') body = closedPidf(entity);
+    else if (a.body.type === 'presence') ({ body, contentLanguage: lang } = presenceToPidf(entity, a.body.resources, this.tables));
+    const req = inDialogRequest(held.state, 'NOTIFY', body);
+    const h = req.headers;
+    h.set('event', 'presence');
+    let ss: string = a.state;
+    if (a.reason) ss += `;reason=${a.reason}`;
+    if (a.expires !== undefined && a.state !== 'terminated') ss += `;expires=${a.expires}`;
+    if (a.retryAfter !== undefined) ss += `;retry-after=${a.retryAfter}`;
+    h.set('subscription-state', ss);
+    h.set('contact', this.contactFor(held.state.localUri, 'udp'));
+    if (body !== undefined) h.set('content-type', PIDF);
+    if (lang) h.set('content-language', lang);
+    this.persistDialog(a.key, held);
+    const callId = held.state.callId;
+    this.sip
+      .request(req, {
+        onFinal: (res) => {
+          // RFC 6665 §4.2.2: a 481 (or other failure) to a NOTIFY means the watcher has gone.
+          if (res.status >= 300 && this.dialogs.get(a.key) === held) {
+            this.log.info({ callId, status: res.status }, 'watcher refused NOTIFY; ending subscription');
+            this.run('s2x', this.s2x.handle({ kind: 'sip-resubscribe', now: this.clock.now(), key: a.key, request: '', event: 'presence', expires: 0 }));
+          }
+        },
+        onTimeout: () => this.log.info({ callId }, 'NOTIFY timed out'),
+      })
+      .catch((err: Error) => this.log.warn({ callId, err: err.message }, 'NOTIFY not sent'));
+  }
+
+  // ------------------------------------------------------------------------------------ dialog state
+
+  private holdDialog(key: string, held: HeldDialog): void {
+    this.dialogs.set(key, held);
+    this.indexDialog(key, held);
+  }
+
+  private indexDialog(key: string, held: HeldDialog): void {
+    const s = held.state;
+    if (s.remoteTag === null) {
+      held.earlyId = `${s.callId}|${s.localTag}`;
+      this.byDialogId.set(held.earlyId, key);
+    } else {
+      this.byDialogId.set(dialogId(s.callId, s.localTag, s.remoteTag), key);
+    }
+  }
+
+  private forgetDialogOnly(key: string, held: HeldDialog): void {
+    this.byDialogId.delete(dialogId(held.state.callId, held.state.localTag, held.state.remoteTag));
+    if (held.earlyId) this.byDialogId.delete(held.earlyId);
+    this.dialogs.delete(key);
+  }
+
+  private persistDialog(key: string, held: HeldDialog): void {
+    const s = held.state;
+    this.store.putDialog({
+      key,
+      callId: s.callId,
+      localTag: s.localTag,
+      remoteTag: s.remoteTag,
+      localCseq: s.localCseq,
+      remoteCseq: s.remoteCseq,
+      routeSet: s.routeSet,
+      remoteTarget: s.remoteTarget,
+      localUri: s.localUri,
+      remoteUri: s.remoteUri,
+      localContact: null,
+      expiresAt: null,
+      role: held.role,
+      transport: null,
+      updatedAt: this.clock.now(),
+    });
+  }
+}
+
+function bare(jid: string): string {
+  const slash = jid.indexOf('/');
+  return slash < 0 ? jid : jid.slice(0, slash);
+}
+
+function domainOf(jid: string): string {
+  const b = bare(jid);
+  return b.slice(b.indexOf('@') + 1).toLowerCase();
+}
+
+function formatJidOf(j: Jid): string {
+  return formatJid(bareJid(j));
+}
