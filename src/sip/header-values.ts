@@ -95,9 +95,15 @@ function parseParamsInto(s: string, start: number, params: Map<string, string | 
     if (s.charCodeAt(i) !== 59 /* ; */) throw new SipSyntaxError('Expected ";" before parameter');
     i = skipLws(s, i + 1);
     const ns = i;
-    while (i < s.length && s.charCodeAt(i) < 128 && TOKEN[s.charCodeAt(i)] === 1) i++;
+    let upper = false;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 128 || TOKEN[c] !== 1) break;
+      if (c <= 90 && c >= 65) upper = true;
+    }
     if (i === ns) throw new SipSyntaxError('Empty parameter name');
-    const name = s.slice(ns, i).toLowerCase();
+    // Names are nearly always written in lower case already; only the others need a lower-cased copy.
+    const name = upper ? s.slice(ns, i).toLowerCase() : s.slice(ns, i);
     i = skipLws(s, i);
     let value: string | null = null;
     if (s.charCodeAt(i) === 61 /* = */) {
@@ -112,9 +118,11 @@ function parseParamsInto(s: string, start: number, params: Map<string, string | 
       value = s.slice(vs, i);
       i = skipLws(s, i);
     }
-    // Two values for one name leave the meaning ambiguous (which tag? which branch?).
-    if (params.has(name)) throw new SipSyntaxError(`Duplicate parameter ${name}`);
+    // Two values for one name leave the meaning ambiguous (which tag? which branch?). One hash lookup:
+    // an unchanged size means the name was there already (the overwritten value is thrown away with the error).
+    const size = params.size;
     params.set(name, value);
+    if (params.size === size) throw new SipSyntaxError(`Duplicate parameter ${name}`);
   }
 }
 
@@ -215,7 +223,7 @@ export function parseVia(value: string): Via {
   const ts = i;
   i = tokenEnd(s, i);
   if (i === ts) throw new SipSyntaxError('Bad Via sent-protocol');
-  const transport = s.slice(ts, i).toUpperCase();
+  const transport = transportName(s, ts, i);
   const afterTransport = i;
   i = skipLws(s, i);
   if (i === s.length) throw new SipSyntaxError('Missing Via sent-by');
@@ -223,15 +231,104 @@ export function parseVia(value: string): Via {
   // sent-by runs to the first ';' (or the end); LWS may precede the port colon and the ';'.
   let end = s.indexOf(';', i);
   if (end < 0) end = s.length;
-  const sentBy = compactSentBy(trimLws(s.slice(i, end)));
-  if (sentBy === '') throw new SipSyntaxError('Missing Via sent-by');
-  const hp = parseHostPort(sentBy, 'Via sent-by');
-  const params = new Map<string, string | null>();
-  parseParamsInto(s, end, params);
-  checkViaParams(params);
-  const via: Via = { protocol, transport, host: hp.host, params };
-  if (hp.port !== undefined) via.port = hp.port;
+  const via: Via = { protocol, transport, host: '', params: new Map<string, string | null>() };
+  if (!scanPlainSentBy(s, i, end, via)) {
+    const sentBy = compactSentBy(trimLws(s.slice(i, end)));
+    if (sentBy === '') throw new SipSyntaxError('Missing Via sent-by');
+    const hp = parseHostPort(sentBy, 'Via sent-by');
+    via.host = hp.host;
+    if (hp.port !== undefined) via.port = hp.port;
+  }
+  parseParamsInto(s, end, via.params);
+  checkViaParams(via.params);
   return via;
+}
+
+/** The transports senders write, upper-case already: no copy for them. */
+const KNOWN_TRANSPORTS = ['UDP', 'TCP', 'TLS', 'SCTP', 'TLS-SCTP', 'WS', 'WSS'];
+
+function transportName(s: string, from: number, to: number): string {
+  for (const t of KNOWN_TRANSPORTS) if (t.length === to - from && s.startsWith(t, from)) return t;
+  return s.slice(from, to).toUpperCase();
+}
+
+/**
+ * The sent-by almost every sender writes: a hostname or a dotted-quad IPv4 address, an optional port, maybe
+ * LWS before the ';'. Fills `via.host` / `via.port` and returns true when s[from, to) is that and valid;
+ * returns false for anything else (IPv6, LWS around the colon, any doubt), which `parseHostPort` then
+ * judges. It accepts only what `parseHostPort` accepts, with the same result (test/unit/sip/header-values).
+ */
+function scanPlainSentBy(s: string, from: number, to: number, via: Via): boolean {
+  let i = from;
+  let labelStart = from;
+  let labels = 0;
+  let upper = false;
+  let prev = 0;
+  let topIsDigit = false;
+  for (; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (i === labelStart || prev === 45) return false;
+      labels++;
+      labelStart = i + 1;
+    } else if (c === 45 /* - */) {
+      if (i === labelStart) return false;
+    } else if (c >= 48 && c <= 57) {
+      if (i === labelStart) topIsDigit = true;
+    } else if (c >= 97 && c <= 122) {
+      if (i === labelStart) topIsDigit = false;
+    } else if (c >= 65 && c <= 90) {
+      if (i === labelStart) topIsDigit = false;
+      upper = true;
+    } else {
+      break;
+    }
+    prev = c;
+  }
+  const hostEnd = i;
+  // A trailing dot, an empty host or a label ending in '-' is left to the general path.
+  if (hostEnd === from || hostEnd === labelStart || prev === 45) return false;
+  labels++;
+  if (topIsDigit && !isDottedQuad(s, from, hostEnd, labels)) return false;
+  let port: number | undefined;
+  if (i < to && s.charCodeAt(i) === 58 /* : */) {
+    const ps = ++i;
+    let n = 0;
+    for (; i < to; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      n = n * 10 + (c - 48);
+    }
+    if (i === ps || i - ps > 5 || n > 65535) return false;
+    port = n;
+  }
+  while (i < to && isLws(s.charCodeAt(i))) i++;
+  if (i !== to) return false;
+  const host = s.slice(from, hostEnd);
+  via.host = upper ? host.toLowerCase() : host;
+  if (port !== undefined) via.port = port;
+  return true;
+}
+
+/** What `net.isIPv4` accepts: four decimal octets 0-255 without leading zeros. */
+function isDottedQuad(s: string, from: number, to: number, labels: number): boolean {
+  if (labels !== 4) return false;
+  let octetStart = from;
+  let n = 0;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? s.charCodeAt(i) : 46;
+    if (c === 46) {
+      const len = i - octetStart;
+      if (len === 0 || len > 3 || n > 255 || (len > 1 && s.charCodeAt(octetStart) === 48)) return false;
+      octetStart = i + 1;
+      n = 0;
+    } else if (c >= 48 && c <= 57) {
+      n = n * 10 + (c - 48);
+    } else {
+      return false;
+    }
+  }
+  return true;
 }
 
 function tokenEnd(s: string, i: number): number {
@@ -264,7 +361,19 @@ function checkViaParams(params: Map<string, string | null>): void {
   const branch = params.get('branch');
   if (branch === null || (branch !== undefined && !isToken(branch))) throw new SipSyntaxError('Bad Via branch');
   const rport = params.get('rport');
-  if (rport !== undefined && rport !== null && (!/^\d{1,5}$/.test(rport) || Number(rport) > 65535)) throw new SipSyntaxError('Bad Via rport');
+  if (rport !== undefined && rport !== null && !isPort(rport)) throw new SipSyntaxError('Bad Via rport');
+}
+
+/** 1 to 5 digits, at most 65535. */
+function isPort(v: string): boolean {
+  if (v.length === 0 || v.length > 5) return false;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+    n = n * 10 + (c - 48);
+  }
+  return n <= 65535;
 }
 
 export function formatVia(v: Via): string {

@@ -102,14 +102,13 @@ function scanHead(b: Buffer, from: number, to: number): -1 | 0 | 1 {
   let high: 0 | 1 = 0;
   for (let i = from; i < to; i++) {
     const c = b[i]!;
-    if (c >= 32) {
-      if (c >= 127) {
-        if (c === 127) return -1;
-        high = 1;
-      }
-    } else if (c === 13) {
+    // Printable ASCII, nearly every byte: one unsigned comparison.
+    if ((c - 32) >>> 0 < 95) continue;
+    if (c === 13) {
       if (b[i + 1] !== 10) return -1;
       i++;
+    } else if (c > 127) {
+      high = 1;
     } else if (c !== 9) {
       return -1;
     }
@@ -117,10 +116,41 @@ function scanHead(b: Buffer, from: number, to: number): -1 | 0 | 1 {
   return high;
 }
 
-/** SipHeaders.normalizeName without the object lookup for names that cannot be compact forms. */
-function normalizeName(raw: string): string {
-  return raw.length === 1 ? SipHeaders.normalizeName(raw) : raw.toLowerCase();
+/**
+ * Header names as written → normalized, in a small open-addressing table keyed by a hash the name scan
+ * computes anyway. Senders spell the same few dozen names the same way every time, so a name costs a
+ * comparison in place instead of a sliced and lower-cased copy, and the names stored are shared strings.
+ */
+const NAME_SLOTS = 1024;
+const nameRaw: Array<string | undefined> = new Array<string | undefined>(NAME_SLOTS).fill(undefined);
+const nameNormal: string[] = new Array<string>(NAME_SLOTS).fill('');
+/** Bounds the table: a flood of invented names must not fill it. */
+const NAME_TABLE_MAX = NAME_SLOTS / 2;
+let namesKnown = 0;
+
+/** The normalized name of head[from, to), whose hash the caller computed. */
+function normalizedName(head: string, from: number, to: number, hash: number): string {
+  const len = to - from;
+  for (let probe = 0, slot = hash & (NAME_SLOTS - 1); probe < 8; probe++, slot = (slot + 1) & (NAME_SLOTS - 1)) {
+    const raw = nameRaw[slot];
+    if (raw === undefined) {
+      const rawName = head.slice(from, to);
+      const name = len === 1 ? SipHeaders.normalizeName(rawName) : rawName.toLowerCase();
+      if (namesKnown < NAME_TABLE_MAX) {
+        nameRaw[slot] = rawName;
+        nameNormal[slot] = name;
+        namesKnown++;
+      }
+      return name;
+    }
+    if (raw.length === len && head.startsWith(raw, from)) return nameNormal[slot]!;
+  }
+  const rawName = head.slice(from, to);
+  return len === 1 ? SipHeaders.normalizeName(rawName) : rawName.toLowerCase();
 }
+
+/** The version every SIP/2.0 message spells this way; anything else takes the general path. */
+const SIP_2_0 = 'SIP/2.0';
 
 type StartLine =
   | { kind: 'request'; method: string; uri: string; error?: string }
@@ -128,13 +158,16 @@ type StartLine =
   | { kind: 'error'; reason: string };
 
 function parseStartLine(line: string): StartLine {
-  if (line.length >= 4 && line.slice(0, 4).toUpperCase() === 'SIP/') {
+  // Case-insensitive "SIP/" without a sliced, upper-cased copy of it.
+  if (line.length >= 4 && (line.charCodeAt(0) | 32) === 115 && (line.charCodeAt(1) | 32) === 105 && (line.charCodeAt(2) | 32) === 112 && line.charCodeAt(3) === 47) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (§7.2)
     const sp = line.indexOf(' ');
     if (sp < 0) return { kind: 'error', reason: 'Malformed status line' };
     const version = line.slice(0, sp);
-    if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return { kind: 'error', reason: 'Malformed status line' };
-    if (version.toUpperCase() !== 'SIP/2.0') return { kind: 'error', reason: REASON_VERSION_NOT_SUPPORTED };
+    if (version !== SIP_2_0) {
+      if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return { kind: 'error', reason: 'Malformed status line' };
+      if (version.toUpperCase() !== SIP_2_0) return { kind: 'error', reason: REASON_VERSION_NOT_SUPPORTED };
+    }
     const code = line.slice(sp + 1, sp + 4);
     const after = line.charCodeAt(sp + 4);
     if (!/^[1-6][0-9][0-9]$/.test(code) || !(Number.isNaN(after) || after === 32)) {
@@ -151,8 +184,10 @@ function parseStartLine(line: string): StartLine {
   const method = line.slice(0, sp1);
   const uri = line.slice(sp1 + 1, sp2);
   const version = line.slice(sp2 + 1);
-  if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return { kind: 'error', reason: 'Malformed request line' };
-  if (version.toUpperCase() !== 'SIP/2.0') return { kind: 'request', method, uri, error: REASON_VERSION_NOT_SUPPORTED };
+  if (version !== SIP_2_0) {
+    if (!/^SIP\/[0-9]+\.[0-9]+$/i.test(version)) return { kind: 'error', reason: 'Malformed request line' };
+    if (version.toUpperCase() !== SIP_2_0) return { kind: 'request', method, uri, error: REASON_VERSION_NOT_SUPPORTED };
+  }
   return { kind: 'request', method, uri };
 }
 
@@ -180,9 +215,11 @@ function parseHeaderLines(head: string, from: number, headers: SipHeaders, maxHe
       if (entries.length > maxHeaders) return 'Too many headers';
     }
     let i = pos;
+    let hash = 0;
     while (i < e) {
       const c = head.charCodeAt(i);
       if (c >= 128 || TOKEN_CHARS[c] !== 1) break;
+      hash = (Math.imul(hash, 31) + c) | 0;
       i++;
     }
     const nameEnd = i;
@@ -191,7 +228,7 @@ function parseHeaderLines(head: string, from: number, headers: SipHeaders, maxHe
       const colon = head.indexOf(':', pos);
       return colon >= 0 && colon < e ? 'Bad header name' : 'Malformed header line';
     }
-    name = normalizeName(head.slice(pos, nameEnd));
+    name = normalizedName(head, pos, nameEnd, hash);
     value = sliceTrimmed(head, i + 1, e);
     pos = e + 2;
   }
@@ -299,7 +336,9 @@ function parse(data: Buffer, maxSize: number, stream: boolean, maxHeaders: numbe
 /** The body gets its own memory: transports may reuse the buffer they received into. */
 function copy(data: Buffer, from: number, to: number): Buffer {
   if (to <= from) return EMPTY_BODY;
-  return Buffer.from(data.subarray(from, to));
+  const out = Buffer.allocUnsafe(to - from);
+  data.copy(out, 0, from, to);
+  return out;
 }
 
 /** One pass over the headers validation looks at: counts and first values. */

@@ -14,7 +14,7 @@ import {
   unquote,
   viaBranch,
 } from '../../../src/sip/header-values.js';
-import { parseUri } from '../../../src/sip/uri.js';
+import { parseHostPort, parseUri } from '../../../src/sip/uri.js';
 
 function syntaxError(f: () => unknown): SipSyntaxError {
   try {
@@ -254,5 +254,37 @@ describe('parseCSeq — RFC 3261 §20.16, §8.1.1.5', () => {
     ];
     for (const [text, why] of bad) expect(syntaxError(() => parseCSeq(text)).message, text).toMatch(why);
     expect(() => formatCSeq({ seq: 2 ** 31, method: 'BYE' })).toThrow(SipSyntaxError);
+  });
+});
+
+describe('Via sent-by: the fast path agrees with parseHostPort', () => {
+  it('accepts and rejects exactly what parseHostPort does, with the same host and port', () => {
+    const alphabet = 'aZq09185.-:_[]';
+    const fixed = ['127.0.0.1', '127.0.0.1:5060', '255.255.255.255:65535', '256.1.1.1', '01.2.3.4', '1.2.3', '1.2.3.4.5', 'a.b-c.d', 'a-.b', '-a.b', 'a..b', 'example.com.', 'EXAMPLE.Com:5061', 'x:', 'x:123456', 'x:65536', 'x:00080', '1.2.3.4a', 'a.1', '9a.b', 'a.9b'];
+    let seed = 42;
+    const random = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const inputs = [...fixed];
+    for (let n = 0; n < 20_000; n++) {
+      let t = '';
+      const len = 1 + Math.floor(random() * 16);
+      for (let k = 0; k < len; k++) t += alphabet[Math.floor(random() * alphabet.length)];
+      inputs.push(t);
+    }
+    for (const sentBy of inputs) {
+      let expected: { host: string; port: number | undefined } | 'throws';
+      try {
+        expected = parseHostPort(sentBy, 'Via sent-by');
+      } catch {
+        expected = 'throws';
+      }
+      let got: { host: string; port: number | undefined } | 'throws';
+      try {
+        const v = parseVia(`SIP/2.0/UDP ${sentBy};branch=z9hG4bK1`);
+        got = { host: v.host, port: v.port };
+      } catch {
+        got = 'throws';
+      }
+      expect(got, sentBy).toEqual(expected);
+    }
   });
 });
