@@ -107,3 +107,117 @@ export async function startSippUas(dir: string, scenario: string, port: number):
   if (proc.child.exitCode !== null) throw new Error(`sipp UAS exited: ${proc.stderr}${proc.stdout}`);
   return { proc, port, messages: () => (existsSync(messageFile) ? readFileSync(messageFile, 'utf8') : '') };
 }
+
+/** NOTIFYs a watcher takes while waiting for its match; the last one must match. */
+const MAX_WATCH_NOTIFIES = 12;
+
+export interface WatcherScenario {
+  /** Presentity, user@domain (Request-URI and To). */
+  target: string;
+  /** Watcher, user@domain (From). */
+  watcher: string;
+  expires: number;
+  /** POSIX ERE (sipp's ereg) a NOTIFY must match for the watcher to stop watching and unsubscribe. */
+  until: string;
+}
+
+/**
+ * A SIP watcher for Stox's S2X flow (RFC 8048 §5.3): SUBSCRIBE, then answer every NOTIFY (pending first,
+ * then active ones as the XMPP side acts) until one matches `until`, then un-SUBSCRIBE and take the
+ * terminated NOTIFY. Each NOTIFY's Subscription-State is logged ("notify state=...") for waitForLog.
+ */
+export function writeWatcherScenario(dir: string, name: string, w: WatcherScenario): string {
+  const until = w.until.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  const ok = (cseq = '[last_CSeq:]') => `  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      ${cseq}
+      Contact: <sip:watcher@[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>`;
+  // sipp matches a message against the element it stands on before running any nop, so after a recv
+  // comes a send or a recv, never a nop: decisions ride on the send's next/test. Hence the unrolled loop.
+  const notify = (i: number, last: boolean) => `  <recv request="NOTIFY">
+    <action>
+      <ereg regexp="Subscription-State:[[:space:]]*([a-z]+)" search_in="msg" check_it="true" assign_to="ss${i},state"/>
+      <ereg regexp="${until}" search_in="msg" check_it="${last}" assign_to="found"/>
+      <log message="notify state=[$state]"/>
+    </action>
+  </recv>
+${ok().replace('<send>', '<send next="done" test="found">')}`;
+  const rounds = Array.from({ length: MAX_WATCH_NOTIFIES }, (_, i) => notify(i, i === MAX_WATCH_NOTIFIES - 1)).join('\n');
+  const refs = ['t1', 't2', 'e1', ...Array.from({ length: MAX_WATCH_NOTIFIES }, (_, i) => `ss${i}`)].join(',');
+  const xml = `<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="${name}">
+  <send retrans="500">
+    <![CDATA[
+      SUBSCRIBE sip:${w.target} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:${w.watcher}>;tag=[pid]SIPpTagW[call_number]
+      To: <sip:${w.target}>
+      Call-ID: [call_id]
+      CSeq: 1 SUBSCRIBE
+      Max-Forwards: 70
+      Contact: <sip:watcher@[local_ip]:[local_port];transport=[transport]>
+      Event: presence
+      Accept: application/pidf+xml
+      Expires: ${w.expires}
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" optional="true" rrs="true" next="loop"><action><log message="subscribed"/></action></recv>
+  <recv request="NOTIFY">
+    <action>
+      <ereg regexp="Subscription-State:[[:space:]]*([a-z]+)" search_in="msg" check_it="true" assign_to="e1,state"/>
+      <ereg regexp="${until}" search_in="msg" check_it="false" assign_to="found"/>
+      <log message="notify state=[$state]"/>
+    </action>
+  </recv>
+${ok()}
+  <recv response="200" rrs="true" next="done" test="found"><action><log message="subscribed"/></action></recv>
+  <label id="loop"/>
+${rounds}
+  <label id="done"/>
+  <send retrans="500">
+    <![CDATA[
+      SUBSCRIBE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      [routes]
+      From: <sip:${w.watcher}>;tag=[pid]SIPpTagW[call_number]
+      To: <sip:${w.target}>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 SUBSCRIBE
+      Max-Forwards: 70
+      Contact: <sip:watcher@[local_ip]:[local_port];transport=[transport]>
+      Event: presence
+      Expires: 0
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" optional="true" next="final"/>
+  <recv request="NOTIFY">
+    <action><ereg regexp="Subscription-State:[[:space:]]*terminated" search_in="msg" check_it="true" assign_to="t1"/></action>
+  </recv>
+${ok()}
+  <recv response="200" next="end"><action><log message="unsubscribed"/></action></recv>
+  <label id="final"/>
+  <recv request="NOTIFY">
+    <action><ereg regexp="Subscription-State:[[:space:]]*terminated" search_in="msg" check_it="true" assign_to="t2"/><log message="unsubscribed"/></action>
+  </recv>
+${ok()}
+  <label id="end"/>
+  <Reference variables="${refs}"/>
+</scenario>
+`;
+  const path = join(dir, `${name}.xml`);
+  writeFileSync(path, xml);
+  return path;
+}
