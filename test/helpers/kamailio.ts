@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { start, tempDir, type Started } from './processes.js';
@@ -23,7 +24,7 @@ export interface KamailioOptions {
   domain: string;
   /** Domains whose requests are relayed to Stox, e.g. ['xmpp.test']. */
   xmppDomains: string[];
-  /** Where Stox listens (numeric host). A function is called at every (re)start. */
+  /** Where Stox listens (numeric host). A function is called at every (re)start, unless setStox() was used. */
   stox: SipHostPort | (() => SipHostPort);
   /** Use this directory instead of a fresh temp dir (kept afterwards). */
   dir?: string;
@@ -47,7 +48,7 @@ export interface KamailioInstance {
   readonly pid: number;
   /** `127.0.0.1:PORT`, for sipp's remote host argument. */
   readonly target: string;
-  /** Everything Kamailio printed (it logs to stderr) since it was last started. */
+  /** Everything Kamailio printed (it logs to stderr) since it was last started (kept after stop()). */
   output(): string;
   /** Stops Kamailio (main process and its children); the directory stays for restart(). */
   stop(): Promise<void>;
@@ -56,7 +57,7 @@ export interface KamailioInstance {
    * `keepState` (then the presentities and subscriptions Kamailio flushed at shutdown are reloaded).
    */
   restart(opts?: { keepState?: boolean }): Promise<void>;
-  /** Points the XMPP domains at another Stox address without a restart (htable via kamcmd). */
+  /** Points the XMPP domains at another Stox address without a restart (htable via kamcmd); kept across restarts. */
   setStox(addr: SipHostPort): Promise<void>;
   /** Runs one RPC command through kamcmd on this instance's control socket; resolves with its output. */
   rpc(method: string, ...args: string[]): Promise<string>;
@@ -119,16 +120,20 @@ export interface KamailioConfigVars {
   dir: string;
   presence: 'server' | 'proxy';
   logLevel: number;
+  /** Put in the Server header, so a probe can tell this instance's answers from another's. */
+  instance: string;
 }
 
 /** The config text for one start: the template with every {{NAME}} filled in. */
 export function kamailioConfig(v: KamailioConfigVars): string {
   for (const d of [v.domain, ...v.xmppDomains]) if (!DOMAIN_RE.test(d)) throw new Error(`not a domain name: ${d}`);
+  if (!/^[A-Za-z0-9-]+$/.test(v.instance)) throw new Error(`bad instance token ${v.instance}`);
   // A numeric host: a name would make Kamailio resolve it, and this machine's resolver is not on loopback.
   if (!HOST_RE.test(v.stox.host)) throw new Error(`Stox host must be an IPv4 address, got ${v.stox.host}`);
   const vars: Record<string, string> = {
     DEFINES: v.presence === 'server' ? '#!define WITH_PRESENCE_SERVER' : '',
     DEBUG: String(v.logLevel),
+    INSTANCE: v.instance,
     PORT: String(v.port),
     DOMAIN: v.domain,
     MPATH: modulesPath(),
@@ -177,9 +182,21 @@ function udpPortBound(port: number): Promise<boolean> {
   });
 }
 
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+function tcpAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
 /**
- * Sends an OPTIONS to `sip:127.0.0.1:PORT` over UDP and resolves with the status line of the answer,
- * or undefined when nothing answers within `timeoutMs`.
+ * Sends an OPTIONS to `sip:127.0.0.1:PORT` over UDP and resolves with the whole answer (status line
+ * first), or undefined when nothing answers within `timeoutMs`.
  */
 export function probeOptions(port: number, timeoutMs = 300): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -197,8 +214,8 @@ export function probeOptions(port: number, timeoutMs = 300): Promise<string | un
     const timer = setTimeout(() => finish(undefined), timeoutMs);
     sock.once('error', () => finish(undefined));
     sock.on('message', (msg) => {
-      const line = msg.toString('utf8').split('\r\n', 1)[0] ?? '';
-      if (line.startsWith('SIP/2.0 ')) finish(line);
+      const text = msg.toString('utf8');
+      if (text.startsWith('SIP/2.0 ')) finish(text);
     });
     sock.bind(0, '127.0.0.1', () => {
       const local = sock.address().port;
@@ -257,14 +274,17 @@ export async function startKamailio(opts: KamailioOptions): Promise<KamailioInst
   const cfg = join(dir, 'kamailio.cfg');
   const presence = opts.presence ?? 'server';
   const stoxOf = (): SipHostPort => (typeof opts.stox === 'function' ? opts.stox() : opts.stox);
-  let stox = stoxOf();
+  let stoxOverride: SipHostPort | undefined;
+  let stox: SipHostPort = { host: '127.0.0.1', port: 0 }; // set by every start
   let port = 0;
   let proc: Started | undefined;
+  let last: Started | undefined;
   let children: number[] = [];
+  const instanceToken = randomBytes(6).toString('hex');
 
   const write = (): void => {
     for (const sub of ['run', 'work']) mkdirSync(join(dir, sub), { recursive: true });
-    writeFileSync(cfg, kamailioConfig({ port, domain: opts.domain, xmppDomains: opts.xmppDomains, stox, dir, presence, logLevel: opts.logLevel ?? 2 }));
+    writeFileSync(cfg, kamailioConfig({ port, domain: opts.domain, xmppDomains: opts.xmppDomains, stox, dir, presence, logLevel: opts.logLevel ?? 2, instance: instanceToken }));
   };
 
   const stop = async (): Promise<void> => {
@@ -287,9 +307,10 @@ export async function startKamailio(opts: KamailioOptions): Promise<KamailioInst
 
   const launch = async (): Promise<void> => {
     const args = ['-f', cfg, '-DD', '-E', '-m', String(opts.sharedMemoryMb ?? 256), '-M', '16', '-P', join(dir, 'run', 'kamailio.pid'), '-Y', join(dir, 'run'), '-w', join(dir, 'work')];
-    // Its own process group: Kamailio signals its process group on shutdown, which must not be ours.
+    // Its own process group, so that a signal Kamailio sends to its process group reaches only its own.
     const p = start(KAMAILIO_BIN, args, { cwd: dir, detached: true });
     proc = p;
+    last = p;
     try {
       const deadline = Date.now() + 20_000;
       for (;;) {
@@ -298,7 +319,9 @@ export async function startKamailio(opts: KamailioOptions): Promise<KamailioInst
           if (/Address already in use/.test(out)) throw new PortTakenError(port);
           throw new Error(`kamailio exited (${String(p.child.exitCode)}) while starting: ${out.slice(-3000)}`);
         }
-        if ((await probeOptions(port)) !== undefined) break;
+        const answer = await probeOptions(port);
+        if (answer !== undefined && !answer.includes(instanceToken)) throw new PortTakenError(port);
+        if (answer !== undefined) break;
         if (Date.now() > deadline) throw new Error(`kamailio not answering OPTIONS on udp 127.0.0.1:${port}: ${(p.stderr + p.stdout).slice(-3000)}`);
       }
       children = childPids(p.pid);
@@ -309,7 +332,7 @@ export async function startKamailio(opts: KamailioOptions): Promise<KamailioInst
   };
 
   const startFresh = async (keepState: boolean): Promise<void> => {
-    stox = stoxOf();
+    stox = stoxOverride ?? stoxOf();
     if (!keepState) prepareDbText(join(dir, 'db'));
     write();
     await launch();
@@ -350,7 +373,7 @@ export async function startKamailio(opts: KamailioOptions): Promise<KamailioInst
     get target(): string {
       return `127.0.0.1:${port}`;
     },
-    output: () => (proc ? proc.stderr + proc.stdout : ''),
+    output: () => (last ? last.stderr + last.stdout : ''),
     stop,
     async restart(o = {}) {
       await stop();
@@ -360,6 +383,7 @@ export async function startKamailio(opts: KamailioOptions): Promise<KamailioInst
       if (!HOST_RE.test(addr.host)) throw new Error(`Stox host must be an IPv4 address, got ${addr.host}`);
       await rpc('htable.sets', 'stox', 'du', `sip:${addr.host}:${addr.port}`);
       stox = addr;
+      stoxOverride = addr;
     },
     rpc,
     async dispose() {
@@ -483,6 +507,9 @@ export async function startSipp(o: BackgroundSippOptions): Promise<BackgroundSip
     '-i', '127.0.0.1',
     '-p', String(port),
     '-nostdin',
+    // One received message per pass, so back-to-back messages (a 2xx and a NOTIFY) each meet the
+    // element they were meant for (see presence-subscriber.xml).
+    '-max_recv_loops', '1',
     // An aborted call must not send a BYE into a SUBSCRIBE dialog (Kamailio would answer 404).
     '-default_behaviors', 'all,-bye',
     '-trace_err', '-error_file', join(o.cwd, `${name}-errors.log`),
@@ -510,11 +537,12 @@ export async function startSipp(o: BackgroundSippOptions): Promise<BackgroundSip
     }
   };
   if (o.target === undefined) {
-    // A UAS is ready once its UDP socket is bound, which we see by failing to bind the port ourselves.
+    // A UAS is ready once it listens: its UDP port cannot be bound by us, or its TCP port accepts.
     const deadline = Date.now() + 10_000;
-    while (!(await udpPortBound(port))) {
+    const ready = (): Promise<boolean> => ((o.transport ?? 'udp') === 'udp' ? udpPortBound(port) : tcpAccepts(port));
+    while (!(await ready())) {
       if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`sipp UAS exited: ${proc.stderr}${proc.stdout}`);
-      if (Date.now() > deadline) throw new Error(`sipp UAS not bound to udp 127.0.0.1:${port}: ${proc.stderr}${proc.stdout}`);
+      if (Date.now() > deadline) throw new Error(`sipp UAS not listening on ${o.transport ?? 'udp'} 127.0.0.1:${port}: ${proc.stderr}${proc.stdout}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }

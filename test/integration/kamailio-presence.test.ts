@@ -1,6 +1,9 @@
+import { createSocket } from 'node:dgram';
+import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stopAll, tempDir } from '../helpers/processes.js';
 import {
+  freeUdpTcpPort,
   PRESENCE_SCENARIOS,
   publishPresence,
   registerContact,
@@ -99,6 +102,22 @@ describe('Kamailio presence server and proxy for sip.test (sipp only)', () => {
     ok(await publishPresence(kam.target, dir.path, { user: 'alice', domain: 'sip.test', basic: 'closed', note: 'gone', etag: aliceEtag, expires: 0 }));
   });
 
+  it('an XMPP user’s SUBSCRIBE coming from Stox (From xmpp.test, Contact at Stox’s IP) is served, NOTIFYs going to that IP', async () => {
+    ok(await publishPresence(kam.target, dir.path, { user: 'ivy', domain: 'sip.test', basic: 'open', note: 'Reading' }));
+    const romeo = await watcher(kam, dir.path, { target: 'ivy@sip.test', watcher: 'romeo@xmpp.test', notifies: 1, expect_first: 'Reading', expect_note: 'Reading' });
+    started.push(romeo);
+    ok(await romeo.done);
+    expect(kam.output()).toMatch(new RegExp(`NOTIFY sip:romeo@xmpp\\.test via sip:watcher@127\\.0\\.0\\.1:${romeo.port};transport=UDP on behalf of sip:ivy@sip\\.test`));
+  });
+
+  it('PUBLISH and SUBSCRIBE over TCP', async () => {
+    ok(await publishPresence(kam.target, dir.path, { user: 'jack', domain: 'sip.test', basic: 'open', note: 'On TCP', transport: 'tcp' }));
+    const kim = await startSipp({ scenario: PRESENCE_SCENARIOS.subscriber, target: kam.target, cwd: dir.path, transport: 'tcp', timeoutSec: 20, keys: { expires: 600, target: 'jack@sip.test', watcher: 'kim@sip.test', notifies: 1, expect_first: 'On TCP', expect_note: 'On TCP' } });
+    started.push(kim);
+    ok(await kim.done);
+    expect(notifies(kim.messages())[0]).toMatch(/^Via: SIP\/2\.0\/TCP /m);
+  });
+
   it('relays a MESSAGE for the XMPP domain to Stox’s address over UDP and TCP; the 200 comes back through Kamailio', async () => {
     for (const transport of ['udp', 'tcp'] as const) {
       const scenario = writeMessageScenario(dir.path, `to-xmpp-${transport}`, {
@@ -174,6 +193,149 @@ describe('Kamailio presence server and proxy for sip.test (sipp only)', () => {
     expect((await hank.done).code).not.toBe(0);
     expect(hank.logs()).toMatch(/MISMATCH in NOTIFY 1\S* \(no PIDF note\)/);
   });
+});
+
+interface EarlyNotifier {
+  port: number;
+  /** The responses received (the subscriber's 200s for the NOTIFYs). */
+  responses: string[];
+  close(): void;
+}
+
+/**
+ * A notifier that sends each NOTIFY before the 2xx to its SUBSCRIBE, back to back (one TCP write),
+ * which RFC 6665 §4.1.2.4 allows, to prove presence-subscriber.xml takes that order. Written here
+ * rather than in sipp, which cannot send two messages without letting a response in between.
+ */
+async function startEarlyNotifier(transport: 'udp' | 'tcp'): Promise<EarlyNotifier> {
+  const port = await freeUdpTcpPort();
+  const T = transport.toUpperCase();
+  let n = 0;
+  const responses: string[] = [];
+  const answer = (req: string): string | undefined => {
+    const [head = ''] = req.split('\r\n\r\n');
+    if (head.startsWith('SIP/2.0 ')) responses.push(head);
+    if (!head.startsWith('SUBSCRIBE ')) return undefined;
+    const lines = head.split('\r\n');
+    const hdr = (name: string): string => (lines.find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`)) ?? '').replace(/^[^:]*:\s*/, '');
+    const vias = lines.filter((l) => /^via:/i.test(l)).join('\r\n');
+    const to = hdr('To').replace(/;tag=[^;]*/, '');
+    const from = hdr('From');
+    const contact = /<([^>]+)>/.exec(hdr('Contact'))?.[1] ?? '';
+    const expires = hdr('Expires').trim();
+    const body = expires === '0' ? '' : '<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:early@sip.test"><tuple id="e"><status><basic>open</basic></status><note>Early bird</note></tuple></presence>';
+    const notify = [
+      `NOTIFY ${contact} SIP/2.0`,
+      `Via: SIP/2.0/${T} 127.0.0.1:${port};branch=z9hG4bK-early-${++n}`,
+      `From: ${to};tag=early1`,
+      `To: ${from}`,
+      `Call-ID: ${hdr('Call-ID')}`,
+      `CSeq: ${n} NOTIFY`,
+      'Max-Forwards: 70',
+      `Contact: <sip:early@127.0.0.1:${port};transport=${transport}>`,
+      'Event: presence',
+      `Subscription-State: ${expires === '0' ? 'terminated;reason=timeout' : `active;expires=${expires}`}`,
+      ...(body ? ['Content-Type: application/pidf+xml'] : []),
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      '',
+      body,
+    ].join('\r\n');
+    const ok = [
+      'SIP/2.0 200 OK',
+      vias,
+      `From: ${from}`,
+      `To: ${to};tag=early1`,
+      `Call-ID: ${hdr('Call-ID')}`,
+      `CSeq: ${hdr('CSeq')}`,
+      `Expires: ${expires}`,
+      `Contact: <sip:early@127.0.0.1:${port};transport=${transport}>`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    return notify + ok;
+  };
+  if (transport === 'udp') {
+    const sock = createSocket('udp4');
+    sock.on('message', (msg, rinfo) => {
+      const out = answer(msg.toString('utf8'));
+      if (out === undefined) return;
+      const cut = out.indexOf('SIP/2.0 200 OK');
+      sock.send(out.slice(0, cut), rinfo.port, rinfo.address);
+      sock.send(out.slice(cut), rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((resolve) => sock.bind(port, '127.0.0.1', resolve));
+    return { port, responses, close: () => sock.close() };
+  }
+  const conns = new Set<Socket>();
+  const server = createServer((conn) => {
+    conns.add(conn);
+    conn.on('close', () => conns.delete(conn));
+    let buf = '';
+    conn.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        const msg = buf.slice(0, end + 4 + len);
+        buf = buf.slice(end + 4 + len);
+        const out = answer(msg);
+        if (out !== undefined) conn.write(out);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    port,
+    responses,
+    close: () => {
+      for (const c of conns) c.destroy();
+      server.close();
+    },
+  };
+}
+
+describe('presence-subscriber.xml against a notifier whose NOTIFYs overtake the 2xx', () => {
+  let dir: ReturnType<typeof tempDir>;
+  const notifiers: EarlyNotifier[] = [];
+
+  beforeAll(() => {
+    dir = tempDir('stox-kam-early-');
+  });
+
+  afterAll(async () => {
+    for (const n of notifiers) n.close();
+    await stopAll();
+    dir?.remove();
+  });
+
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`takes NOTIFY before 200, for the SUBSCRIBE and for the un-SUBSCRIBE (${transport})`, async () => {
+      const early = await startEarlyNotifier(transport);
+      notifiers.push(early);
+      const sub = await startSipp({
+        scenario: PRESENCE_SCENARIOS.subscriber,
+        target: `127.0.0.1:${early.port}`,
+        cwd: dir.path,
+        transport,
+        timeoutSec: 15,
+        keys: { target: 'early@sip.test', watcher: 'bob@sip.test', expires: 600, notifies: 1, expect_first: 'Early bird', expect_note: 'Early bird' },
+      });
+      ok(await sub.done);
+      expect(sub.logs()).toMatch(/^NOTIFY 1\S* note=Early bird\nsubscribed\nunsubscribed\nNOTIFY terminated\n$/);
+      // Both NOTIFYs were answered, after the 2xx, with their own Via, tags and CSeq.
+      expect(early.responses).toHaveLength(2);
+      early.responses.forEach((r, i) => {
+        expect(r).toMatch(/^SIP\/2\.0 200 OK\r\n/);
+        expect(r).toContain(`\r\nVia: SIP/2.0/${transport.toUpperCase()} 127.0.0.1:${early.port};branch=z9hG4bK-early-${i + 1}`);
+        expect(r).toMatch(/\r\nFrom: <sip:early@sip\.test>;tag=early1\r\n/);
+        expect(r).toMatch(/\r\nTo: <sip:bob@sip\.test>;tag=\S+\r\n/);
+        expect(r).toContain(`\r\nCSeq: ${i + 1} NOTIFY`);
+      });
+    });
+  }
 });
 
 describe('Kamailio in proxy mode: the SIP user’s own UA is the presence agent', () => {
