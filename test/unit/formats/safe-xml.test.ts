@@ -132,9 +132,8 @@ describe('parseSafeXml: hostile documents', () => {
 <presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:a@example.com"><note>&lol9;</note></presence>`;
 
   it('refuses billion laughs (DOCTYPE with nested entities) without expanding anything', () => {
-    const t0 = performance.now();
+    // Refused at the DOCTYPE, before any entity could be declared, let alone expanded.
     expect(problemOf(billionLaughs)).toBe('doctype');
-    expect(performance.now() - t0).toBeLessThan(50);
   });
 
   it.each([
@@ -153,11 +152,9 @@ describe('parseSafeXml: hostile documents', () => {
     expect(problemOf(nest(5), { maxDepth: 4 })).toBe('too-deep');
   });
 
-  it('refuses very deep nesting quickly, without exhausting the stack', () => {
-    const t0 = performance.now();
+  it('refuses very deep nesting without exhausting the stack', () => {
     expect(problemOf('<a>'.repeat(5_000) + '</a>'.repeat(5_000))).toBe('too-deep');
     expect(problemOf('<a>'.repeat(9_000))).toMatch(/too-deep|not-well-formed/);
-    expect(performance.now() - t0).toBeLessThan(500);
   });
 
   it('refuses documents over 64 KiB, counting UTF-8 bytes', () => {
