@@ -9,7 +9,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { EMPTY_BODY, SipHeaders, type SipMessage, type SipRequest, type SipResponse } from './message.js';
-import { isSipToken, parseCSeq, parseNameAddr, parseVia, splitHeaderValues, type Via } from './header-values.js';
+import { checkNameAddr, isSipToken, parseCSeq, parseVia, splitHeaderValues, type Via } from './header-values.js';
 import { canonicalHeaderName } from './serializer.js';
 import { parseUri, type SipUri } from './uri.js';
 
@@ -128,6 +128,22 @@ const nameNormal: string[] = new Array<string>(NAME_SLOTS).fill('');
 const NAME_TABLE_MAX = NAME_SLOTS / 2;
 let namesKnown = 0;
 
+/**
+ * Names the stack compares against, as literals: literals are internalized strings, so comparing a
+ * stored name with `'via'` (essentials, SipHeaders.get) is a pointer comparison instead of a character one.
+ */
+const WELL_KNOWN_NAMES = new Map<string, string>(
+  [
+    ...LIST_HEADERS,
+    ...['from', 'to', 'call-id', 'cseq', 'max-forwards', 'content-length', 'content-type', 'user-agent', 'server', 'expires', 'min-expires'],
+    ...['event', 'subscription-state', 'allow-events', 'timestamp', 'subject', 'date', 'organization', 'priority', 'warning', 'reason'],
+    ...['retry-after', 'authorization', 'www-authenticate', 'proxy-authorization', 'proxy-authenticate', 'p-asserted-identity', 'privacy'],
+    ...['refer-to', 'referred-by', 'replaces', 'session-expires', 'min-se', 'rack', 'rseq', 'sip-etag', 'sip-if-match', 'accept-contact'],
+    ...['reject-contact', 'request-disposition', 'content-disposition', 'mime-version', 'call-info', 'alert-info', 'error-info', 'reply-to'],
+    ...['identity', 'identity-info', 'p-preferred-identity', 'history-info', 'diversion', 'content-id', 'session-id'],
+  ].map((n) => [n, n]),
+);
+
 /** The normalized name of head[from, to), whose hash the caller computed. */
 function normalizedName(head: string, from: number, to: number, hash: number): string {
   const len = to - from;
@@ -135,7 +151,8 @@ function normalizedName(head: string, from: number, to: number, hash: number): s
     const raw = nameRaw[slot];
     if (raw === undefined) {
       const rawName = head.slice(from, to);
-      const name = len === 1 ? SipHeaders.normalizeName(rawName) : rawName.toLowerCase();
+      const lower = len === 1 ? SipHeaders.normalizeName(rawName) : rawName.toLowerCase();
+      const name = WELL_KNOWN_NAMES.get(lower) ?? lower;
       if (namesKnown < NAME_TABLE_MAX) {
         nameRaw[slot] = rawName;
         nameNormal[slot] = name;
@@ -430,12 +447,12 @@ function checkRequest(req: SipRequest): string | { vias: Via[]; uri: SipUri } {
   // 1*DIGIT (§20.22): leading zeros are legal ("0068" in RFC 4475 §3.1.1.1), the value is what is bounded.
   if (mf !== undefined && (!DIGITS.test(mf) || Number(mf) > 255)) return 'Bad Max-Forwards';
   try {
-    parseNameAddr(e.from ?? '');
+    checkNameAddr(e.from ?? '', req.uri);
   } catch {
     return 'Bad From';
   }
   try {
-    parseNameAddr(e.to ?? '');
+    checkNameAddr(e.to ?? '', req.uri);
   } catch {
     return 'Bad To';
   }
