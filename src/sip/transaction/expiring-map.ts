@@ -7,6 +7,11 @@
  */
 import type { Clock, TimerHandle } from '../clock.js';
 
+/** A string with no reference to any other string's storage (not a slice or concatenation of them). */
+function detached(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 interface Bucket<V> {
   /** Sweep time: the end of the step in which every record of the bucket has expired. */
   until: number;
@@ -44,8 +49,13 @@ export class ExpiringMap<V> {
     return this.records.has(key);
   }
 
-  /** Add (or replace) a record that lives `lifetime` from now. */
+  /**
+   * Add (or replace) a record that lives `lifetime` from now. The key is stored as a copy of its own: a
+   * key built from slices of a parsed message (a branch, a sent-by) would otherwise keep the whole message
+   * text alive for the record's lifetime, several times the size of the record itself.
+   */
   set(key: string, value: V): void {
+    key = detached(key);
     this.records.set(key, value);
     const until = Math.ceil((this.clock.now() + this.lifetime) / this.step) * this.step;
     let last = this.buckets[this.buckets.length - 1];
