@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageFile } from '../src/package-root.js';
 import { summarize, type ClientCommand, type ClientReply, type LatencySummary, type StepCounts } from './im-clients.js';
-import { CpuMeter, Processes, cpuSeconds, RssSampler, freeUdpPort, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
+import { CpuMeter, Processes, cpuSeconds, waitForQuiet, RssSampler, freeUdpPort, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
 
 /**
  * Page-mode IM through Stox both ways, beside same-run baselines without Stox (issue 3's "must show").
@@ -35,6 +35,8 @@ export interface ImBenchOptions {
   users: number;
   /** When set, Stox runs under `node --cpu-prof` and writes its profiles here. */
   cpuProfileDir?: string;
+  /** More options for the node running Stox (e.g. --heapsnapshot-signal=SIGUSR2 to look at its memory). */
+  stoxNodeArgs?: string[];
 }
 
 export const DEFAULT_IM_OPTIONS: ImBenchOptions = {
@@ -65,12 +67,19 @@ export interface ImStep {
   errorStanzas: number;
   errorSamples?: string[];
   zeroLoss: boolean;
+  /**
+   * Zero loss without leaning on retransmissions (at most 1 % of the messages): past its capacity Stox
+   * still loses nothing over UDP, but only because sipp resends what waited too long in the socket buffer.
+   */
+  sustained: boolean;
   /** Rate at which the sender really offered the messages. */
   achievedRate: number;
   oneWayMs: LatencySummary;
   /** sipp UAC: MESSAGE sent → 2xx received. */
   roundTripMs?: LatencySummary;
   cpuPercent: Record<string, number>;
+  /** The machine's busy share (% of one core) just before the step: what else was running. */
+  busyBeforePercent: number;
   stoxRssPeakMb?: number;
   confirmTimeoutMs?: number;
 }
@@ -78,8 +87,8 @@ export interface ImStep {
 export interface ImResult {
   options: ImBenchOptions;
   steps: ImStep[];
-  s2x: { maxZeroLossRate: number | null; baselineSippMaxZeroLossRate: number | null };
-  x2s: { maxZeroLossRate: number | null; baselineClientMaxZeroLossRate: number | null };
+  s2x: { maxZeroLossRate: number | null; maxSustainedRate: number | null; baselineSippMaxZeroLossRate: number | null };
+  x2s: { maxZeroLossRate: number | null; maxSustainedRate: number | null; baselineClientMaxZeroLossRate: number | null };
   latency: {
     rate: number;
     /** Medians over the repeats. */
@@ -197,7 +206,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
         '',
       ].join('\n');
       const profile = o.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfileDir, '--cpu-prof-name', `stox-${tag}.cpuprofile`] : [];
-      stox = await startStox(procs, sdir, STOX_BIN(), yaml, 1, profile);
+      stox = await startStox(procs, sdir, STOX_BIN(), yaml, 1, [...profile, ...(o.stoxNodeArgs ?? [])]);
       if (rss) rss.follow(stox.proc.pid);
       else rss = new RssSampler(stox.proc.pid, 250);
       return stox;
@@ -280,8 +289,8 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
         return (Number(b) - Number(a)) / 1000;
       });
 
-    const record = (step: Omit<ImStep, 'phase'>): ImStep => {
-      const s: ImStep = { phase, ...step };
+    const record = (step: Omit<ImStep, 'phase' | 'sustained'>): ImStep => {
+      const s: ImStep = { phase, ...step, sustained: step.zeroLoss && !(step.retransmissions > step.offered / 100) };
       steps.push(s);
       const lat = `one-way p50 ${s.oneWayMs.p50} p99 ${s.oneWayMs.p99} ms${s.roundTripMs ? `, rtt p50 ${s.roundTripMs.p50} p99 ${s.roundTripMs.p99}` : ''}`;
       progress(
@@ -293,6 +302,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     /** sipp UAC → Stox → Prosody → clients. */
     const stoxS2x = async (rate: number, seconds: number): Promise<ImStep> => {
       const step = ++stepSeq;
+      const busyBefore = await waitForQuiet();
       const count = Math.round(rate * seconds);
       await clients.call({ cmd: 'calibrate' });
       rss!.mark();
@@ -318,6 +328,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
         oneWayMs: st.latencyMs,
         roundTripMs: summarize(uacRtt(uac.log)),
         cpuPercent,
+        busyBeforePercent: busyBefore,
         stoxRssPeakMb: round2(rss!.mark()),
         confirmTimeoutMs,
       });
@@ -326,6 +337,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     /** sipp UAC → sipp UAS: the SIP side without Stox. */
     const sippSipp = async (rate: number, seconds: number): Promise<ImStep> => {
       const step = ++stepSeq;
+      const busyBefore = await waitForQuiet();
       const count = Math.round(rate * seconds);
       const uas = await startUas(step);
       cpu.begin();
@@ -350,12 +362,14 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
         oneWayMs: summarize(r.oneWay),
         roundTripMs: summarize(uacRtt(uac.log)),
         cpuPercent,
+        busyBeforePercent: busyBefore,
       });
     };
 
     /** Clients → Prosody → Stox → sipp UAS. */
     const stoxX2s = async (rate: number, seconds: number): Promise<ImStep> => {
       const step = ++stepSeq;
+      const busyBefore = await waitForQuiet();
       const count = Math.round(rate * seconds);
       const uas = await startUas(step);
       rss!.mark();
@@ -381,6 +395,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
         achievedRate: Math.round(sent.sent / (sent.elapsedMs / 1000)),
         oneWayMs: summarize(r.oneWay),
         cpuPercent,
+        busyBeforePercent: busyBefore,
         stoxRssPeakMb: round2(rss!.mark()),
         confirmTimeoutMs,
       });
@@ -389,6 +404,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     /** Client → Prosody → client: the XMPP side without Stox. */
     const clientClient = async (rate: number, seconds: number): Promise<ImStep> => {
       const step = ++stepSeq;
+      const busyBefore = await waitForQuiet();
       const count = Math.round(rate * seconds);
       sipp = undefined;
       cpu.begin();
@@ -409,6 +425,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
         achievedRate: Math.round(sent.sent / (sent.elapsedMs / 1000)),
         oneWayMs: st.latencyMs,
         cpuPercent,
+        busyBeforePercent: busyBefore,
       });
     };
 
@@ -417,6 +434,14 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     await stoxX2s(2000, 2);
     await clientClient(2000, 1);
     phase = 'throughput';
+
+    // A step that needed retransmissions on a shared machine may have met someone else's build: it gets one
+    // more try. The search goes on while the rate has zero loss (the issue's criterion).
+    const tryTwice = async (run: () => Promise<ImStep>): Promise<boolean> => {
+      const first = await run();
+      if (first.sustained) return true;
+      return (await run()).zeroLoss || first.zeroLoss;
+    };
 
     // --- Throughput: each rate through Stox beside the same rate through each side's baseline.
     const rates = [...new Set([...o.s2xRates, ...o.x2sRates])].sort((a, b) => a - b);
@@ -428,15 +453,10 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       if (!doS2x && !doX2s) continue;
       if (doS2x) {
         await sippSipp(rate, o.seconds);
-        // A single lossy step on a shared machine may be noise: it gets one more try before the search stops.
-        const s = (await stoxS2x(rate, o.seconds)).zeroLoss || (await stoxS2x(rate, o.seconds)).zeroLoss;
-        if (!s) s2xFailed = true;
+        if (!(await tryTwice(() => stoxS2x(rate, o.seconds)))) s2xFailed = true;
       }
       await clientClient(rate, o.seconds);
-      if (doX2s) {
-        const x = (await stoxX2s(rate, o.seconds)).zeroLoss || (await stoxX2s(rate, o.seconds)).zeroLoss;
-        if (!x) x2sFailed = true;
-      }
+      if (doX2s && !(await tryTwice(() => stoxX2s(rate, o.seconds)))) x2sFailed = true;
     }
 
     // --- Latency at one rate, repeated; medians reported.
@@ -465,8 +485,8 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     const med = (xs: ImStep[], f: (s: ImStep) => number | undefined): number => round2(median(xs.map((s) => f(s) ?? NaN)));
     const pair = (xs: ImStep[]): { p50: number; p99: number } => ({ p50: med(xs, (s) => s.oneWayMs.p50), p99: med(xs, (s) => s.oneWayMs.p99) });
     // A rate passes when one of its tries had zero loss; the search stopped at the first rate that did not.
-    const maxZero = (path: ImStep['path']): number | null => {
-      const good = steps.filter((s) => s.phase === 'throughput' && s.path === path && s.zeroLoss).map((s) => s.offeredRate);
+    const maxZero = (path: ImStep['path'], ok: (s: ImStep) => boolean = (s) => s.zeroLoss): number | null => {
+      const good = steps.filter((s) => s.phase === 'throughput' && s.path === path && ok(s)).map((s) => s.offeredRate);
       return good.length ? Math.max(...good) : null;
     };
     const s2xStox = pair(lat.s2x);
@@ -476,8 +496,8 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     return {
       options: o,
       steps,
-      s2x: { maxZeroLossRate: maxZero('stox-s2x'), baselineSippMaxZeroLossRate: maxZero('sipp-sipp') },
-      x2s: { maxZeroLossRate: maxZero('stox-x2s'), baselineClientMaxZeroLossRate: maxZero('client-client') },
+      s2x: { maxZeroLossRate: maxZero('stox-s2x'), maxSustainedRate: maxZero('stox-s2x', (s) => s.sustained), baselineSippMaxZeroLossRate: maxZero('sipp-sipp') },
+      x2s: { maxZeroLossRate: maxZero('stox-x2s'), maxSustainedRate: maxZero('stox-x2s', (s) => s.sustained), baselineClientMaxZeroLossRate: maxZero('client-client') },
       latency: {
         rate: o.latencyRate,
         s2x: { stox: s2xStox, baseline: base, addedP50: round2(s2xStox.p50 - base.p50), addedP99: round2(s2xStox.p99 - base.p99) },
@@ -509,17 +529,21 @@ export function printIm(r: ImResult, log: (line: string) => void = console.log):
     'stox-x2s': 'XMPP → SIP through Stox',
     'client-client': 'baseline: client → Prosody → client',
   };
-  log(`Page-mode IM, ${r.options.users} XMPP users, ${r.options.seconds} s per step (zero loss: every MESSAGE answered 2xx and every message delivered, no error stanza)`);
-  log('| path | offered/s | achieved/s | delivered | failed | retrans | error stanzas | zero loss | one-way p50 / p99 ms | CPU % (stox, prosody, clients, sipp) |');
-  log('|---|---:|---:|---:|---:|---:|---:|:---:|---:|---|');
+  log(`Page-mode IM, ${r.options.users} XMPP users, ${r.options.seconds} s per step. Zero loss: every MESSAGE answered 2xx, every message delivered, no error stanza; sustained: zero loss with retransmissions ≤ 1 %.`);
+  log('| path | offered/s | achieved/s | delivered | failed | retrans | error stanzas | zero loss | sustained | one-way p50 / p99 ms | CPU % stox / prosody / clients / sipp | CPU % others (busy before) |');
+  log('|---|---:|---:|---:|---:|---:|---:|:---:|:---:|---:|---|---|');
   for (const s of r.steps.filter((x) => x.phase === 'throughput')) {
     const c = s.cpuPercent;
+    const sipp = (c.sipp ?? 0) + (c.sippUac ?? 0);
     log(
-      `| ${name[s.path]}${s.confirmTimeoutMs === 0 ? ' (no barrier)' : ''} | ${fmt(s.offeredRate)} | ${fmt(s.achievedRate)} | ${fmt(s.delivered)}/${fmt(s.offered)} | ${fmt(s.failed ?? 0)} | ${fmt(s.retransmissions)} | ${s.errorStanzas} | ${s.zeroLoss ? 'yes' : 'no'} | ${s.oneWayMs.p50} / ${s.oneWayMs.p99} | ${[c.stox, c.prosody, c.clients, c.sipp].map((x) => x ?? '–').join(', ')} |`,
+      `| ${name[s.path]} | ${fmt(s.offeredRate)} | ${fmt(s.achievedRate)} | ${fmt(s.delivered)}/${fmt(s.offered)} | ${fmt(s.failed ?? 0)} | ${fmt(s.retransmissions)} | ${s.errorStanzas} | ${s.zeroLoss ? 'yes' : 'no'} | ${s.sustained ? 'yes' : 'no'} | ${s.oneWayMs.p50} / ${s.oneWayMs.p99} | ${[c.stox, c.prosody, c.clients].map((x) => x ?? '–').join(' / ')} / ${sipp || '–'} | ${c.others ?? '–'} (${s.busyBeforePercent}) |`,
     );
   }
   log('');
-  log(`Highest zero-loss rate: SIP → XMPP ${fmt(r.s2x.maxZeroLossRate ?? undefined)}/s (sipp → sipp ${fmt(r.s2x.baselineSippMaxZeroLossRate ?? undefined)}/s); XMPP → SIP ${fmt(r.x2s.maxZeroLossRate ?? undefined)}/s (client → client ${fmt(r.x2s.baselineClientMaxZeroLossRate ?? undefined)}/s)`);
+  const rate = (n: number | null): string => (n === null ? 'none' : `${fmt(n)}/s`);
+  log(
+    `Highest zero-loss rate: SIP → XMPP ${rate(r.s2x.maxZeroLossRate)} (sustained ${rate(r.s2x.maxSustainedRate)}; sipp → sipp ${rate(r.s2x.baselineSippMaxZeroLossRate)}); XMPP → SIP ${rate(r.x2s.maxZeroLossRate)} (sustained ${rate(r.x2s.maxSustainedRate)}; client → client ${rate(r.x2s.baselineClientMaxZeroLossRate)})`,
+  );
   log('');
   const L = r.latency;
   log(`One-way latency at ${fmt(L.rate)} messages/s, median of ${r.options.repeats} runs (ms)`);
@@ -543,7 +567,7 @@ export function printIm(r: ImResult, log: (line: string) => void = console.log):
 /**
  * `node dist/bench/im.js`: the IM benchmark alone. BENCH_IM_SECONDS, BENCH_IM_S2X_RATES and
  * BENCH_IM_X2S_RATES (comma-separated) override the defaults; BENCH_IM_PROFILE=DIR runs Stox under
- * --cpu-prof and keeps its profiles in DIR.
+ * --cpu-prof and keeps its profiles in DIR; BENCH_IM_STOX_NODE_ARGS adds node options for Stox.
  */
 export function imOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<ImBenchOptions> {
   const rates = (v: string | undefined): number[] | undefined => (v === 'none' ? [] : v ? v.split(',').map(Number) : undefined);
@@ -555,6 +579,7 @@ export function imOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<
   if (x2s) o.x2sRates = x2s;
   if (env.BENCH_IM_REPEATS) o.repeats = Number(env.BENCH_IM_REPEATS);
   if (env.BENCH_IM_PROFILE) o.cpuProfileDir = env.BENCH_IM_PROFILE;
+  if (env.BENCH_IM_STOX_NODE_ARGS) o.stoxNodeArgs = env.BENCH_IM_STOX_NODE_ARGS.split(' ').filter((a) => a !== '');
   return o;
 }
 
