@@ -214,9 +214,10 @@ function parseHeaderLines(head: string, from: number, headers: SipHeaders, maxHe
   let name: string | undefined;
   let value = '';
   let pos = from;
-  // Works on indices into `head` rather than on sliced lines: one slice per name and per value.
+  // Works on indices into `head` rather than on sliced lines: one slice per name and per value. scanHead
+  // has made sure every CR is followed by LF, so a one-character search finds the line ends.
   while (pos < head.length) {
-    let e = head.indexOf('\r\n', pos);
+    let e = head.indexOf('\r', pos);
     if (e < 0) e = head.length;
     const c0 = head.charCodeAt(pos);
     if (c0 === 32 || c0 === 9) {
@@ -297,7 +298,7 @@ function parse(data: Buffer, maxSize: number, stream: boolean, maxHeaders: numbe
   const head = data.toString(scan === 1 && utf8 ? 'utf8' : 'latin1', start, headEnd);
   if (scan < 0) return fail(tooLarge ? { reason: REASON_TOO_LARGE, tooLarge } : { reason: 'Invalid character in headers' });
 
-  let firstEnd = head.indexOf('\r\n');
+  let firstEnd = head.indexOf('\r');
   if (firstEnd < 0) firstEnd = head.length;
   const startLine = parseStartLine(head.slice(0, firstEnd));
   const headers = new SipHeaders();
