@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
-import { formatParams, formatVia, parseNameAddr, parseVia, type Via } from './header-values.js';
+import { formatVia, parseNameAddr, parseVia, type Via } from './header-values.js';
 import { type InboundMessage, type SipEndpoint, type SipRequest, type SipResponse } from './message.js';
 import { parseMessage, type ParseOutcome } from './parser.js';
 import { createResolver, type SipResolver } from './resolver.js';
@@ -505,12 +505,12 @@ export class SipStack {
     if (i < 0) return;
     const original = entries[i]![1];
     // The sent-protocol and sent-by hold no ';', so the first one starts the parameters: they alone change.
+    // Parameters as parsed are tokens with token, host or quoted-string values, and the two set here are an
+    // address and a port, so they are written back as they are, without formatParams' re-validation.
     const semi = original.indexOf(';');
-    try {
-      entries[i]![1] = (semi < 0 ? original : original.slice(0, semi)) + formatParams(via.params);
-    } catch {
-      entries[i]![1] = formatVia(via);
-    }
+    let params = '';
+    for (const [name, value] of via.params) params += value === null ? ';' + name : ';' + name + '=' + value;
+    entries[i]![1] = (semi < 0 ? original : original.slice(0, semi)) + params;
   }
 
   private onFramingError(e: { reason: string; source: SipEndpoint; local: SipEndpoint; connectionId?: string; headerBlock?: Buffer; tooLarge?: boolean }): void {

@@ -65,7 +65,7 @@ function hashTag(parts: ReadonlyArray<string | undefined>): string {
  */
 function paramOrWhole(value: string | undefined, marker: string): string | undefined {
   if (value === undefined) return undefined;
-  const at = value.lastIndexOf(marker);
+  const at = value.indexOf(marker);
   if (at < 0) return value;
   const from = at + marker.length;
   const end = value.indexOf(';', from);
