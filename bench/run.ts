@@ -40,17 +40,17 @@ async function main(): Promise<void> {
     results.options = o;
     const f0 = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en') : 'n/a');
     const row = (name: string, r: OptionsRun): string =>
-      `| ${name} | ${f0(r.offeredRate)} | ${f0(r.achievedRate)} | ${r.successful} | ${r.failed} | ${r.retransmissions} | ${r.drops.peer} / ${r.drops.uac} | ${r.latency.p50Ms} / ${r.latency.p99Ms} / ${r.latency.maxMs} | ${r.peerCpuSeconds.toFixed(2)} (${((r.peerCpuSeconds / r.calls) * 1e6).toFixed(1)} µs/call) |`;
-    const header = '| answering peer | offered/s | achieved/s | successful | failed | retransmissions | drops at peer / at sipp UAC | latency ms p50 / p99 / max | peer CPU s |';
+      `| ${name} | ${f0(r.offeredRate)} (${f0(r.generatedRate)}) | ${f0(r.achievedRate)} | ${r.successful} | ${r.failed} | ${r.retransmissions} | ${r.drops.peer} / ${r.drops.uac} | ${r.latency.p50Ms} / ${r.latency.p99Ms} / ${r.latency.maxMs} | ${r.peerCpuSeconds.toFixed(2)} (${((r.peerCpuSeconds / r.calls) * 1e6).toFixed(1)} µs/call) |`;
+    const header = '| answering peer | offered/s (generated) | achieved/s | successful | failed | retransmissions | drops at peer / at sipp UAC | latency ms p50 / p99 / max | peer CPU s |';
     console.log(`OPTIONS over UDP under sipp load: ${o.calls} calls offered at ${o.offeredRate}/s after a 2 s warm-up`);
-    console.log('achieved = successful calls / (last call end - first call start), from sipp -trace_rtt; latency from the same trace');
+    console.log('from sipp -trace_rtt: achieved = successful calls / (last call end - first call start); generated = calls / (last call start - first call start); latency per call');
     console.log(`load average before the run: ${o.loadAverage.map((l) => l.toFixed(2)).join(' ')} (other work on these ${machine.cores} cores makes every figure noisier)`);
     console.log(header);
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     console.log(row('baseline: sipp UAS', o.baseline.main));
     console.log(row('Stox', o.stox.main));
     console.log(`peak RSS: sipp UAS ${o.baseline.peakRssMb.toFixed(1)} MB, Stox ${o.stox.peakRssMb.toFixed(1)} MB\n`);
-    console.log(`Highest offered rate answered with no retransmission, no failure and ≥ 97% achieved (${cfg.searchSeconds} s runs):`);
+    console.log(`Highest offered rate answered with no retransmission and no failure while sipp generated ≥ 97% of it (${cfg.searchSeconds} s runs):`);
     console.log(header);
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const [name, p] of [['sipp UAS', o.baseline], ['Stox', o.stox]] as const) {

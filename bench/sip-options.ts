@@ -11,6 +11,8 @@ export interface OptionsRun extends SippStats {
   calls: number;
   /** Successful calls per second from the first call's start to the last call's end (sipp's own RTT trace). */
   achievedRate: number;
+  /** Calls per second sipp really started (first call's start to last call's start). */
+  generatedRate: number;
   latency: Pick<RttSummary, 'p50Ms' | 'p99Ms' | 'maxMs'>;
   /** CPU the answering peer used during the run (user + system), in seconds. */
   peerCpuSeconds: number;
@@ -20,7 +22,10 @@ export interface OptionsRun extends SippStats {
    * retransmission, so this says on which side retransmissions come from.
    */
   drops: { peer: number; uac: number };
-  /** Zero retransmissions, zero failures, and at least 97% of the offered rate achieved. */
+  /**
+   * Every call answered, no retransmission, and sipp really offered at least 97% of the requested rate (so
+   * the rate was tried): the answering peer sustained the rate.
+   */
   clean: boolean;
 }
 
@@ -212,12 +217,13 @@ export async function benchOptions(cfg: OptionsBenchConfig): Promise<OptionsResu
     const rttFile = readdirSync(cwd).find((f) => f.endsWith('_rtt.csv'));
     const rtt = parseRttCsv(rttFile ? readFileSync(join(cwd, rttFile), 'utf8') : '');
     if (Number.isNaN(screen.successful)) throw new Error(`sipp printed no statistics (exit ${r.code}): ${r.out.slice(-1500)}`);
-    const clean = screen.retransmissions === 0 && screen.failed === 0 && screen.successful === calls && rtt.achievedRate >= 0.97 * rate;
+    const clean = screen.retransmissions === 0 && screen.failed === 0 && screen.successful === calls && rtt.generatedRate >= 0.97 * rate;
     return {
       ...screen,
       offeredRate: rate,
       calls,
       achievedRate: rtt.achievedRate,
+      generatedRate: rtt.generatedRate,
       latency: { p50Ms: rtt.p50Ms, p99Ms: rtt.p99Ms, maxMs: rtt.maxMs },
       peerCpuSeconds,
       drops,

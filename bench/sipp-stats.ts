@@ -43,6 +43,11 @@ export interface RttSummary {
   spanSeconds: number;
   /** Successful calls per second over that span: the throughput actually achieved. */
   achievedRate: number;
+  /**
+   * Calls per second from the first call's start to the last call's start: the rate sipp really offered. Below
+   * the requested rate, the load generator itself fell behind.
+   */
+  generatedRate: number;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
@@ -55,6 +60,7 @@ export interface RttSummary {
 export function parseRttCsv(text: string): RttSummary {
   let first = Infinity;
   let last = -Infinity;
+  let lastStart = -Infinity;
   const times: number[] = [];
   for (const line of text.split('\n')) {
     const m = /^([\d.]+);([\d.]+);\d+/.exec(line);
@@ -63,6 +69,7 @@ export function parseRttCsv(text: string): RttSummary {
     const rtt = Number(m[2]);
     times.push(rtt);
     if (at - rtt < first) first = at - rtt;
+    if (at - rtt > lastStart) lastStart = at - rtt;
     if (at > last) last = at;
   }
   times.sort((a, b) => a - b);
@@ -72,6 +79,7 @@ export function parseRttCsv(text: string): RttSummary {
     calls: times.length,
     spanSeconds,
     achievedRate: times.length / spanSeconds,
+    generatedRate: times.length < 2 ? NaN : (times.length - 1) / (Math.max(lastStart - first, 1) / 1000),
     p50Ms: pct(50),
     p99Ms: pct(99),
     maxMs: times.length === 0 ? NaN : times[times.length - 1]!,
