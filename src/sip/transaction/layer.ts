@@ -89,6 +89,7 @@ export class TransactionLayer {
       sendRequest: (req, target) => opts.sendRequest(req, target),
       sendResponse: (res, inbound) => opts.sendResponse(res, inbound),
       serverCompleted: (tx, res) => this.serverCompleted(tx as ServerNonInviteTransaction, res),
+      prepareResponse: (res, inbound) => opts.prepareResponse?.(res, inbound),
       clientCompleted: (tx) => {
         if (this.clients.get(tx.id) === tx) this.clients.delete(tx.id);
         this.completedClients.set(tx.id, true);

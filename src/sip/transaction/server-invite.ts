@@ -9,13 +9,15 @@
 import type { InboundMessage, SipRequest, SipResponse } from '../message.js';
 import { buildResponse } from './response.js';
 import { TimerSet } from './timers.js';
-import { asError, type ServerInviteState, type ServerTransaction, type TransactionContext } from './types.js';
+import { asError, type PreparedResponse, type ServerInviteState, type ServerTransaction, type TransactionContext } from './types.js';
 
 export class ServerInviteTransaction implements ServerTransaction {
   private current: ServerInviteState = 'proceeding';
   private readonly timers: TimerSet;
   private readonly reliable: boolean;
   private lastResponse: SipResponse | undefined;
+  /** The 3xx-6xx final serialized once for Timer G's retransmissions, when the layer owner can prepare it. */
+  private prepared: PreparedResponse | undefined;
   private final = false;
 
   constructor(
@@ -64,7 +66,10 @@ export class ServerInviteTransaction implements ServerTransaction {
     }
     this.current = 'completed';
     const t = this.ctx.timers;
-    if (!this.reliable) this.armTimerG(t.G);
+    if (!this.reliable) {
+      this.prepared = this.ctx.prepareResponse(res, this.inbound);
+      this.armTimerG(t.G);
+    }
     this.timers.start('H', t.H, () => {
       if (this.current !== 'completed') return;
       this.terminate();
@@ -108,7 +113,8 @@ export class ServerInviteTransaction implements ServerTransaction {
     const res = this.lastResponse;
     if (!res) return;
     try {
-      this.ctx.sendResponse(res, this.inbound);
+      if (this.prepared) this.prepared.send();
+      else this.ctx.sendResponse(res, this.inbound);
     } catch (e) {
       this.terminate();
       throw e;
@@ -120,7 +126,8 @@ export class ServerInviteTransaction implements ServerTransaction {
     const res = this.lastResponse;
     if (!res) return false;
     try {
-      this.ctx.sendResponse(res, this.inbound);
+      if (this.prepared && this.current === 'completed') this.prepared.send();
+      else this.ctx.sendResponse(res, this.inbound);
       return true;
     } catch (e) {
       this.terminate();

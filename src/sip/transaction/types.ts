@@ -79,6 +79,11 @@ export interface TransactionContext {
   serverCompleted(tx: ServerTransaction, res: SipResponse): void;
   /** A non-INVITE client transaction over an unreliable transport got its final: absorb retransmissions until Timer K. */
   clientCompleted(tx: ClientTransaction): void;
+  /**
+   * The layer owner's `prepareResponse`, when it has one: a response to send repeatedly (Timer G) serialized
+   * once. Undefined result: send through `sendResponse` as usual.
+   */
+  prepareResponse(res: SipResponse, inbound: InboundMessage): PreparedResponse | undefined;
   /** Start a client transaction (the CANCEL an INVITE client transaction sends). */
   request(req: SipRequest, target: TransactionTarget, handlers: ClientHandlers): ClientTransaction;
   /** Run `fn` from a 0 ms timer that `close()` still cancels. */

@@ -402,14 +402,31 @@ describe('completed non-INVITE server transactions kept as prepared responses', 
     expect(t.txs).toHaveLength(2);
   });
 
-  it('reliable transports and INVITE keep the ordinary path', () => {
+  it('reliable transports keep the ordinary path', () => {
     const t = preparedSetup();
     t.deliver(request('MESSAGE'), 'tcp');
     t.txs[0]!.respond(buildResponse(t.txs[0]!.request, 200));
-    t.deliver(request('INVITE', 'SIP/2.0/UDP 198.51.100.7:5062;branch=z9hG4bKinv'));
-    t.txs[1]!.respond(buildResponse(t.txs[1]!.request, 486));
     expect(t.prepared).toEqual([]);
-    expect(t.sendResponse).toHaveBeenCalledTimes(2);
+    expect(t.sendResponse).toHaveBeenCalledOnce();
+  });
+
+  it('RFC 3261 §17.2.1: a 3xx-6xx to an INVITE over UDP is prepared once; Timer G and retransmitted INVITEs replay it', () => {
+    const t = preparedSetup();
+    const inv = request('INVITE', 'SIP/2.0/UDP 198.51.100.7:5062;branch=z9hG4bKinv');
+    t.deliver(inv);
+    const tx = t.txs[0]!;
+    tx.respond(buildResponse(inv, 180));
+    expect(t.sendResponse).toHaveBeenCalledOnce();
+    tx.respond(buildResponse(inv, 486));
+    expect(t.prepared.map((r) => r.status)).toEqual([486]);
+    t.clock.advance(500);
+    t.deliver(copy(inv));
+    expect(t.replays).toEqual([0, 500, 500]);
+    expect(t.sendResponse).toHaveBeenCalledOnce();
+    t.deliver(buildAckForFailure(inv, t.prepared[0]!));
+    expect(tx.state).toBe('confirmed');
+    t.clock.advance(10_000);
+    expect(t.replays).toHaveLength(3);
   });
 
   it('a response with nowhere to go (prepareResponse undefined) still absorbs retransmissions', () => {
