@@ -327,8 +327,9 @@ export class SipStack {
       try {
         return transport.hold(serializeHead(res), res.body, dest);
       } catch (err) {
+        // A value the serializer refuses, or a destination this socket cannot reach.
         this.stats.dropped['send-failed']++;
-        this.log.error({ callId: res.headers.get('call-id'), err: (err as Error).message }, 'refused to serialize message');
+        this.log.error({ callId: res.headers.get('call-id'), dest, err: (err as Error).message }, 'cannot send response');
         return undefined;
       }
     }
