@@ -2,6 +2,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTransport, type FramingError, type ReceivedBytes, type Transport, type TransportEvents } from '../../../../src/sip/transport/index.js';
+import type { UdpTransport } from '../../../../src/sip/transport/udp.js';
 
 const open: Array<Transport | Socket> = [];
 
@@ -129,5 +130,37 @@ describe('UDP transport (RFC 3261 §18)', () => {
     await expect(t.send(msg(), { transport: 'udp', address: '::1', port: 5060 })).rejects.toThrow(/IPv6 destination/);
     await t.close();
     await expect(t.send(msg(), { transport: 'udp', address: '127.0.0.1', port: 5060 })).rejects.toThrow(/closed/);
+  });
+
+  it('sendNow and held datagrams: fire-and-forget sends, and bytes kept in shared slabs re-sent unchanged', async () => {
+    const t = (await listen('udp://127.0.0.1:0', recorder().events)) as UdpTransport;
+    const raw = await rawUdp();
+    const got: string[] = [];
+    raw.on('message', (b) => got.push(b.toString()));
+    const dest = { transport: 'udp' as const, address: '127.0.0.1', port: raw.address().port };
+    t.sendNow(msg('now'), dest);
+    // Enough held datagrams to fill several slabs; each keeps its own bytes.
+    const held = Array.from({ length: 400 }, (_, i) => t.hold(`SIP/2.0 200 OK\r\nX-N: ${i}\r\nContent-Length: 2\r\n\r\n`, Buffer.from('ok'), dest));
+    const big = t.hold('SIP/2.0 200 OK\r\nX-Big: ' + 'b'.repeat(20_000) + '\r\n\r\n', Buffer.alloc(0), dest);
+    held[0]!.send();
+    held[399]!.send();
+    held[0]!.send();
+    big.send();
+    await until(() => got.length === 5);
+    expect(got.slice(0, 4)).toEqual([msg('now').toString(), ...[0, 399, 0].map((i) => `SIP/2.0 200 OK\r\nX-N: ${i}\r\nContent-Length: 2\r\n\r\nok`)]);
+    expect(got[4]!.length).toBe(big.length);
+    expect(t.stats.sent).toBe(5);
+    expect(() => t.sendNow(msg(), { transport: 'udp', address: '::1', port: 5060 })).toThrow(/IPv6 destination/);
+  });
+
+  it('reports a failed fire-and-forget send through onSendFailure', async () => {
+    const t = (await listen('udp://127.0.0.1:0', recorder().events)) as UdpTransport;
+    const failures: Error[] = [];
+    t.onSendFailure = (e) => failures.push(e);
+    // Larger than any UDP datagram can be: the kernel refuses it (EMSGSIZE).
+    t.sendNow(Buffer.alloc(70_000), { transport: 'udp', address: '127.0.0.1', port: 9 });
+    await until(() => failures.length === 1);
+    expect(failures[0]!.message).toMatch(/EMSGSIZE|send/);
+    expect(t.stats.sent).toBe(0);
   });
 });
