@@ -6,6 +6,7 @@
  * or another route hands us one); extensions are matched by their own namespace, never by name alone.
  */
 import { Element } from 'ltx';
+import { STANZA_ERROR_CONDITIONS, XMPP_ERROR_TYPES } from '../core/errors.js';
 import type { XmppPage } from '../core/messages.js';
 import { isLtxElement, sanitizeXhtmlIm, xmlCharSafe, XHTML_IM_NS } from '../formats/xhtml-im.js';
 
@@ -13,16 +14,10 @@ export const DELAY_NS = 'urn:xmpp:delay';
 export const STANZAS_NS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 const CONTENT_NAMESPACES = new Set(['jabber:component:accept', 'jabber:client', 'jabber:server']);
 
-/** RFC 6120 §8.3.3 defined conditions. */
-export const STANZA_ERROR_CONDITIONS: ReadonlySet<string> = new Set([
-  'bad-request', 'conflict', 'feature-not-implemented', 'forbidden', 'gone', 'internal-server-error',
-  'item-not-found', 'jid-malformed', 'not-acceptable', 'not-allowed', 'not-authorized', 'policy-violation',
-  'recipient-unavailable', 'redirect', 'registration-required', 'remote-server-not-found',
-  'remote-server-timeout', 'resource-constraint', 'service-unavailable', 'subscription-required',
-  'undefined-condition', 'unexpected-request',
-]);
 /** RFC 6120 §8.3.2. */
-export const STANZA_ERROR_TYPES: ReadonlySet<string> = new Set(['auth', 'cancel', 'continue', 'modify', 'wait']);
+export const STANZA_ERROR_TYPES: ReadonlySet<string> = new Set(XMPP_ERROR_TYPES);
+/** RFC 6120 §8.3.3 defined conditions, from the error mapping's own list. */
+const CONDITIONS: ReadonlySet<string> = new Set(STANZA_ERROR_CONDITIONS);
 
 export class MessageStanzaError extends Error {
   /** The stanza error condition a reply to this stanza should carry. */
@@ -141,7 +136,7 @@ export function errorReply(
   const errAttrs: Record<string, string> = { type: STANZA_ERROR_TYPES.has(type) ? type : 'cancel' };
   if (options.by !== undefined) errAttrs.by = options.by;
   const error = reply.c('error', errAttrs);
-  const cond = error.c(STANZA_ERROR_CONDITIONS.has(condition) ? condition : 'undefined-condition', { xmlns: STANZAS_NS });
+  const cond = error.c(CONDITIONS.has(condition) ? condition : 'undefined-condition', { xmlns: STANZAS_NS });
   if (options.conditionText !== undefined && (condition === 'gone' || condition === 'redirect')) cond.t(xmlCharSafe(options.conditionText));
   if (text !== undefined && text !== '') {
     error.c('text', options.lang === undefined ? { xmlns: STANZAS_NS } : { xmlns: STANZAS_NS, 'xml:lang': options.lang }).t(xmlCharSafe(text));

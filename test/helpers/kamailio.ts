@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tcpAccepts } from './ports.js';
 import { start, tempDir, type Started } from './processes.js';
 import { runSipp, SCENARIOS, type SippRun } from './sipp.js';
 
@@ -179,18 +180,6 @@ function udpPortBound(port: number): Promise<boolean> {
       resolve(true);
     });
     sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(false)));
-  });
-}
-
-/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
-function tcpAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
   });
 }
 

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { freePort, tcpAccepts } from './ports.js';
 import { join } from 'node:path';
 import { start, tempDir, type Started } from './processes.js';
 
@@ -32,29 +32,7 @@ export interface ProsodyOptions {
   dir?: string;
 }
 
-/** A free loopback port: bind port 0, read it, close. Another process can still take it before Prosody does. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
+export { freePort };
 
 function lua(s: string): string {
   return JSON.stringify(s); // a JSON string literal is a valid Lua string literal for the ASCII we write
@@ -112,7 +90,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyInstanc
       await p.waitFor(/Activated service 'c2s' on (?:\[127\.0\.0\.1\]:\d+|no ports)/, 5_000);
       if (PORT_FAILURE.test(p.stdout + p.stderr)) throw new PortTakenError();
       const deadline = Date.now() + 10_000;
-      while (!((await canConnect(c2sPort)) && (await canConnect(componentPort)))) {
+      while (!((await tcpAccepts(c2sPort)) && (await tcpAccepts(componentPort)))) {
         if (Date.now() > deadline) throw new Error(`Prosody ports ${c2sPort}/${componentPort} not accepting: ${p.stdout.slice(-2000)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
