@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js';
-import { defaultErrorTables } from './core/errors.js';
 import { MappingTableError } from './core/mapping-tables.js';
-import { defaultPresenceTables } from './core/presence.js';
+import { defaultErrorTables, defaultPresenceTables } from './mappings.js';
 import { VERSION } from './version.js';
 
 const HELP = `stox ${VERSION} — SIP/SIMPLE ⇄ XMPP federation gateway

@@ -14,7 +14,7 @@ import {
   type SipAddress,
 } from './address.js';
 import type { Jid } from './jid.js';
-import { parseMappingTable, readPackageFile } from './mapping-tables.js';
+import { parseMappingTable } from './mapping-tables.js';
 
 /** RFC 6120 §8.3.3: the defined stanza error conditions. */
 export const STANZA_ERROR_CONDITIONS = [
@@ -244,10 +244,6 @@ export function loadErrorTables(yamlText: string): ErrorTables {
   };
 }
 
-/** The shipped mappings/errors.yaml (read once at start by the caller; not cached here). */
-export function defaultErrorTables(): ErrorTables {
-  return loadErrorTables(readPackageFile('mappings/errors.yaml'));
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Mapping

@@ -1,10 +1,8 @@
 /**
  * Loading and validating the operator-tunable tables in `mappings/` (DESIGN.md: "Mapping tables are
- * data"). Parsing and validation are pure (text in, typed value or MappingTableError out); only
- * readPackageFile touches the file system, and only at start.
+ * data"). Parsing and validation are pure (text in, typed value or MappingTableError out); the files are
+ * read by src/mappings.ts, outside the core.
  */
-import { readFileSync } from 'node:fs';
-import { packageFile } from '../package-root.js';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 
@@ -21,9 +19,6 @@ export class MappingTableError extends Error {
   }
 }
 
-export function readPackageFile(rel: string): string {
-  return readFileSync(packageFile(rel), 'utf8');
-}
 
 /** Render a zod path as the dotted key path an operator sees in the YAML. */
 function keyPath(path: readonly PropertyKey[]): string {

@@ -28,7 +28,7 @@ import {
   type UserInput,
 } from '../formats/pidf.js';
 import { SafeXmlError } from '../formats/safe-xml.js';
-import { parseMappingTable, readPackageFile } from './mapping-tables.js';
+import { parseMappingTable } from './mapping-tables.js';
 
 export const SHOWS = ['away', 'chat', 'dnd', 'xa'] as const;
 export type Show = (typeof SHOWS)[number];
@@ -120,10 +120,6 @@ export function loadPresenceTables(yamlText: string): PresenceTables {
   };
 }
 
-/** The shipped mappings/rpid-show.yaml (read once at start by the caller; not cached here). */
-export function defaultPresenceTables(): PresenceTables {
-  return loadPresenceTables(readPackageFile('mappings/rpid-show.yaml'));
-}
 
 // ------------------------------------------------------------------------------------------ priority
 

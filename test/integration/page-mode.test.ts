@@ -1,7 +1,8 @@
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultErrorTables, xmppErrorToSip } from '../../src/core/errors.js';
+import { xmppErrorToSip } from '../../src/core/errors.js';
+import { defaultErrorTables } from '../../src/mappings.js';
 import { start, stopAll, tempDir } from '../helpers/processes.js';
 import { freePort, startProsody, type ProsodyInstance } from '../helpers/prosody.js';
 import { runSipp, startSippUas, writeMessageScenario, type SippUas, type UacMessage } from '../helpers/sipp.js';

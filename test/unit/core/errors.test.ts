@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AddressError, parseSipUriText, sipToJid, formatSipUri } from '../../../src/core/address.js';
 import {
-  defaultErrorTables,
   msrpSizeError,
   msrpStatusToXmppError,
   pageModeSizeError,
@@ -13,6 +12,7 @@ import {
   xmppErrorToMsrpStatus,
   xmppErrorToSip,
 } from '../../../src/core/errors.js';
+import { defaultErrorTables } from '../../../src/mappings.js';
 import { formatJid, parseJid } from '../../../src/core/jid.js';
 
 const t = defaultErrorTables();

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MappingTableError, readPackageFile } from '../../../src/core/mapping-tables.js';
+import { MappingTableError } from '../../../src/core/mapping-tables.js';
+import { defaultPresenceTables, readPackageFile } from '../../../src/mappings.js';
 import {
   closedPidf,
-  defaultPresenceTables,
   loadPresenceTables,
   pidfToPresence,
   pidfToPriority,

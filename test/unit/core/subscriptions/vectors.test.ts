@@ -2,7 +2,8 @@
 // quick reference, one test per row, both columns. Compared by meaning: the SIP and XMPP wire forms are the
 // dialog layer's and stanza codec's business; here the machines must decide the same things.
 import { describe, expect, it } from 'vitest';
-import { defaultErrorTables, sipStatusToXmppError } from '../../../../src/core/errors.js';
+import { sipStatusToXmppError } from '../../../../src/core/errors.js';
+import { defaultErrorTables } from '../../../../src/mappings.js';
 import {
   S2XSubscriptions,
   X2SSubscriptions,

@@ -1,6 +1,7 @@
 // X2S presence subscriptions: mapping reference §3.2 (one test per row), §3.7, §3.8, TV-P1/P2/P3/P8/P9.
 import { describe, expect, it } from 'vitest';
-import { defaultErrorTables, sipStatusToXmppError } from '../../../../src/core/errors.js';
+import { sipStatusToXmppError } from '../../../../src/core/errors.js';
+import { defaultErrorTables } from '../../../../src/mappings.js';
 import {
   X2SSubscriptions,
   isSubscriptionRecord,
