@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { parseCidr } from '../core/cidr.js';
+import { FEATURES } from '../core/policy.js';
 import { parseListenUrl } from '../sip/transport/listen-url.js';
 
 /**
@@ -41,6 +43,73 @@ const xmppComponent = z
     domain: hostname,
     secret: z.string().min(1),
     addressing: z.enum(['domain', 'escaped']).default('domain'),
+  })
+  .strict();
+
+/** A `sources` entry: an address or a CIDR prefix, without host bits set. */
+const ipOrCidr = z.string({ message: 'expected an IP address or CIDR' }).superRefine((value, ctx) => {
+  const parsed = parseCidr(value);
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+});
+
+// RFC 5922 §7.2: a SIP domain certificate matches only in its entirety, so a wildcard here could never match.
+const tlsIdentity = z.string().refine((value) => hostname.safeParse(value).success, {
+  message: 'expected a domain name as it appears in the peer certificate (exact match, no wildcards)',
+});
+
+const feature = z.enum(FEATURES, { message: `expected one of ${FEATURES.join(', ')}` });
+
+const positiveInteger = () => {
+  const message = 'expected a positive integer';
+  return z.number({ message }).int({ message }).positive({ message });
+};
+
+const SIP_ONLY_PEER_KEYS = ['sources', 'tlsIdentities', 'requireTls'] as const;
+
+const peerDomain = z
+  .object({
+    protocol: z.enum(['sip', 'xmpp'], { message: 'expected sip or xmpp' }),
+    features: z.array(feature).default(() => [...FEATURES]),
+    rate: z
+      .object({
+        perSecond: z.number({ message: 'expected a positive number' }).positive({ message: 'expected a positive number' }),
+        burst: positiveInteger(),
+      })
+      .strict()
+      .optional(),
+    maxMessageBytes: positiveInteger().optional(),
+    sources: z.array(ipOrCidr).min(1, { message: 'expected at least one address (leave the key out to accept any source)' }).optional(),
+    tlsIdentities: z.array(tlsIdentity).min(1, { message: 'expected at least one name (leave the key out to accept any)' }).optional(),
+    requireTls: z.boolean({ message: 'expected true or false' }).default(false),
+  })
+  .strict()
+  .superRefine((peer, ctx) => {
+    // An XMPP peer's stanzas arrive through the XMPP server, which has already authenticated the domain.
+    if (peer.protocol !== 'xmpp') return;
+    for (const key of SIP_ONLY_PEER_KEYS) {
+      if (key === 'requireTls' ? peer.requireTls : peer[key] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'applies to protocol sip only (XMPP peers are authenticated by the XMPP server)' });
+      }
+    }
+  });
+
+const peering = z
+  .object({
+    default: z.enum(['allow', 'deny'], { message: 'expected allow or deny' }),
+    domains: z
+      .record(hostname, peerDomain, {
+        error: (issue) =>
+          issue.code === 'invalid_key' ? `expected a domain name such as partner.example as the key, got ${JSON.stringify(issue.input)}` : undefined,
+      })
+      .default(() => ({}))
+      .superRefine((domains, ctx) => {
+        const seen = new Set<string>();
+        for (const key of Object.keys(domains)) {
+          const folded = key.toLowerCase();
+          if (seen.has(folded)) ctx.addIssue({ code: 'custom', path: [key], message: `duplicate domain (names are case-insensitive), got "${key}"` });
+          seen.add(folded);
+        }
+      }),
   })
   .strict();
 
@@ -96,6 +165,8 @@ export const configSchema = z
       .strict()
       .default({ subscribeExpires: 3600, minExpires: 60, maxExpires: 3600, notifyIntervalMs: 5000, resumePerSecond: 500 }),
     log: z.object({ level: logLevel.default('info') }).strict().default({ level: 'info' }),
+    // Absent: every remote domain allowed and local domains unrestricted, as before peering existed.
+    peering: peering.default(() => ({ default: 'allow' as const, domains: {} })),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -116,6 +187,24 @@ export const configSchema = z
       if (seen.has(domain)) ctx.addIssue({ code: 'custom', path: ['xmpp', 'components', i, 'domain'], message: `duplicate component domain, got "${comp.domain}"` });
       seen.add(domain);
     });
+  })
+  .superRefine((c, ctx) => {
+    // A local domain listed under peering gets the protocol of the side it lives on; the other would
+    // make its entry unreachable for the traffic it was written for.
+    const sipDomains = new Set(c.sip.domains.map((d) => d.toLowerCase()));
+    const escapedComponents = new Set(c.xmpp?.components.filter((comp) => comp.addressing === 'escaped').map((comp) => comp.domain.toLowerCase()));
+    for (const [key, peer] of Object.entries(c.peering.domains)) {
+      const domain = key.toLowerCase();
+      const path = ['peering', 'domains', key, 'protocol'];
+      if (sipDomains.has(domain) && peer.protocol !== 'sip') {
+        ctx.addIssue({ code: 'custom', path, message: `a domain listed in sip.domains must have protocol sip, got "${peer.protocol}"` });
+      }
+      if (escapedComponents.has(domain) && peer.protocol !== 'xmpp') {
+        ctx.addIssue({ code: 'custom', path, message: `an 'escaped' component domain must have protocol xmpp, got "${peer.protocol}"` });
+      }
+    }
   });
 
 export type StoxConfig = z.infer<typeof configSchema>;
+export type PeeringConfig = StoxConfig['peering'];
+export type PeerDomainConfig = PeeringConfig['domains'][string];
