@@ -189,8 +189,8 @@ export const configSchema = z
     });
   })
   .superRefine((c, ctx) => {
-    // A local domain listed under peering gets the protocol of the side it lives on; the other would
-    // make its entry unreachable for the traffic it was written for.
+    // A local domain lives on one side; listing it under the other protocol contradicts where its
+    // traffic comes from, so it is an operator error rather than a rule to guess at.
     const sipDomains = new Set(c.sip.domains.map((d) => d.toLowerCase()));
     const escapedComponents = new Set(c.xmpp?.components.filter((comp) => comp.addressing === 'escaped').map((comp) => comp.domain.toLowerCase()));
     for (const [key, peer] of Object.entries(c.peering.domains)) {
