@@ -142,22 +142,31 @@ function isBareValue(v: string): boolean {
   return true;
 }
 
-function isWellFormedQuoted(v: string): boolean {
+function isQuotedString(v: string): boolean {
   if (v.length < 2 || v.charCodeAt(0) !== 34) return false;
   try {
-    return scanQuoted(v, 0) === v.length && !/[\u0000-\u001f\u007f]/.test(v);
+    return scanQuoted(v, 0) === v.length;
   } catch {
     return false;
   }
 }
 
-/** Formats params; a value that is neither a bare token/host nor a well-formed quoted-string is quoted. */
+/** HTAB is LWS, which qdtext allows (§25.1); other controls cannot be written inside quotes. */
+function isWellFormedQuoted(v: string): boolean {
+  return isQuotedString(v) && !/[\u0000-\u0008\u000a-\u001f\u007f]/.test(v);
+}
+
+/**
+ * Formats params; a value that is neither a bare token/host nor a well-formed quoted-string is quoted.
+ * A quoted-string holding controls is quoted again from its content: wrapping it whole would turn its
+ * quotes into part of the value.
+ */
 export function formatParams(params: Map<string, string | null>): string {
   let out = '';
   for (const [name, value] of params) {
     if (!isToken(name)) throw new SipSyntaxError(`Bad parameter name ${JSON.stringify(name)}`);
     out += ';' + name;
-    if (value !== null) out += '=' + (isBareValue(value) || isWellFormedQuoted(value) ? value : quote(value));
+    if (value !== null) out += '=' + (isBareValue(value) || isWellFormedQuoted(value) ? value : quote(isQuotedString(value) ? unquote(value) : value));
   }
   return out;
 }

@@ -48,6 +48,14 @@ describe('parseParams / formatParams — RFC 3261 §25.1 generic-param', () => {
     expect(formatParams(new Map([['x', 'evil\r\nVia: y']]))).toBe(';x="evilVia: y"');
   });
 
+  it('keeps a quoted value with HTAB as it is, and re-quotes the content of one with other controls (found by fuzzing)', () => {
+    // qdtext includes LWS (§25.1): a TAB inside quotes is legal on the wire and must not become `"\"a b\""`.
+    const text = ';x="a\tb"';
+    expect(formatParams(parseParams(text))).toBe(text);
+    expect(formatNameAddr(parseNameAddr('<sip:a@example.com>;tag=1;x="a\tb"'))).toBe('<sip:a@example.com>;tag=1;x="a\tb"');
+    expect(formatParams(new Map([['x', '"a\rb"']]))).toBe(';x="ab"');
+  });
+
   it('rejects malformed parameters', () => {
     expect(syntaxError(() => parseParams('tag=1')).message).toMatch(/Expected ";"/);
     expect(syntaxError(() => parseParams(';=1')).message).toMatch(/Empty parameter name/);
