@@ -5,6 +5,9 @@ import type { StoxConfig } from './config/schema.js';
 import { createLogger } from './ops/logging.js';
 import { defaultErrorTables, defaultPresenceTables } from './mappings.js';
 import { PresenceBridge } from './gateway/presence.js';
+import { PolicyGate } from './gateway/policy-gate.js';
+import { PeeringPolicy, peeringLocalFromConfig } from './core/policy.js';
+import { ConfigError, loadConfigFile } from './config/load.js';
 import { systemClock } from './sip/clock.js';
 import { openStore, type Store } from './store/index.js';
 import { ACCEPTED_CONTENT_TYPES } from './core/messages.js';
@@ -34,6 +37,7 @@ export class Gateway {
   private readonly pageMode: PageModeBridge;
   readonly store: Store;
   readonly presence: PresenceBridge;
+  readonly policy: PolicyGate;
 
   constructor(readonly config: StoxConfig, opts: GatewayOptions = {}) {
     this.log = opts.logger ?? createLogger(config.log.level);
@@ -66,7 +70,8 @@ export class Gateway {
       this.components.push({ component, addressing: { domain: c.domain, mode: c.addressing }, delivery });
     }
     const errors = defaultErrorTables();
-    this.pageMode = new PageModeBridge(this.sip, this.components, errors, config.im, this.log);
+    this.policy = new PolicyGate(PeeringPolicy.fromConfig(config.peering, peeringLocalFromConfig(config)), this.log);
+    this.pageMode = new PageModeBridge(this.sip, this.components, errors, config.im, this.policy, this.log);
     this.store = openStore(config.store.path, { logger: this.log.child({ component: 'store' }) });
     this.presence = new PresenceBridge(this.sip, this.components, this.store, errors, defaultPresenceTables(), config.presence, systemClock, this.log);
   }
@@ -93,6 +98,15 @@ export class Gateway {
     }
     this.presence.restore();
     this.log.info({ component: 'gateway', version: VERSION, listeners: this.sip.listeners, xmppComponents: this.components.map((c) => c.component.domain) }, 'Stox started');
+  }
+
+  /**
+   * Apply a reloaded config (SIGHUP). What can change live is applied; established sessions and
+   * subscriptions are kept. Today that is the peering policy (rate-limit state carried over).
+   */
+  reload(next: StoxConfig): void {
+    this.policy.replace(this.policy.current.withConfig(next.peering, peeringLocalFromConfig(next)));
+    this.log.info({ component: 'gateway', peers: Object.keys(next.peering.domains).length, default: next.peering.default }, 'configuration reloaded');
   }
 
   async stop(): Promise<void> {
@@ -126,5 +140,14 @@ export async function runGateway(loaded: LoadedConfig): Promise<number> {
     };
     process.on('SIGTERM', shutdown);
     process.on('SIGINT', shutdown);
+    // SIGHUP: re-read the file; an invalid one is refused with its problems and the running config stays.
+    process.on('SIGHUP', () => {
+      try {
+        gateway.reload(loadConfigFile(loaded.path).config);
+      } catch (err) {
+        const problems = err instanceof ConfigError ? err.problems : [(err as Error).message];
+        gateway.log.error({ component: 'gateway', problems }, 'configuration reload refused; keeping the running configuration');
+      }
+    });
   });
 }

@@ -16,6 +16,8 @@ export function formatKeyPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
+    // Map keys such as domain names contain dots; quote them so the path reads back unambiguously.
+    else if (/[^A-Za-z0-9_]/.test(String(part))) out += `[${JSON.stringify(String(part))}]`;
     else out += out ? `.${String(part)}` : String(part);
   }
   return out || '(top level)';

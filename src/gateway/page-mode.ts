@@ -13,6 +13,7 @@ import type { ServerTransaction } from '../sip/transaction/index.js';
 import type { SipUri } from '../sip/uri.js';
 import { ComponentUnavailableError, type XmppComponent } from '../xmpp/component.js';
 import { DeliveryTracker, type StanzaErrorInfo } from '../xmpp/delivery.js';
+import { PolicyGate } from './policy-gate.js';
 import { errorReply, MessageStanzaError, stanzaToXmppPage, xmppPageToStanza } from '../xmpp/message-stanza.js';
 
 /** What a late bounce needs to tell the SIP sender (README, "Delivery failures"). */
@@ -37,6 +38,12 @@ const STACK_HEADER_ALLOWANCE = 200;
 
 const NO_ROUTE = 'no-route';
 
+function domainOfJid(jid: string): string {
+  const slash = jid.indexOf('/');
+  const bare = slash < 0 ? jid : jid.slice(0, slash);
+  return bare.slice(bare.indexOf('@') + 1).toLowerCase();
+}
+
 /**
  * Ids for stanzas and Call-IDs: a random per-process part (so ids never repeat across restarts or
  * gateways) and a counter. Drawing random bytes for every message cost more than the rest of the id work
@@ -59,6 +66,8 @@ const MAX_CACHED_ADDRESSES = 10_000;
 interface MappedSender {
   via: GatewayComponent;
   from: string;
+  /** The sender's SIP domain, the peer the policy judges. */
+  host: string;
 }
 
 interface MappedRecipient {
@@ -97,13 +106,14 @@ export class PageModeBridge {
   private readonly senders = new Map<string, MappedSender>();
   private readonly recipients = new Map<string, MappedRecipient>();
   private readonly xmppSenders = new Map<string, string>();
-  private readonly xmppRecipients = new Map<string, string>();
+  private readonly xmppRecipients = new Map<string, { uri: string; host: string }>();
 
   constructor(
     private readonly sip: SipStack,
     components: GatewayComponent[],
     private readonly errors: ErrorTables,
     private readonly im: StoxConfig['im'],
+    private readonly gate: PolicyGate,
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'im' });
@@ -143,7 +153,7 @@ export class PageModeBridge {
     const sender = parseSipUriText(uri);
     const via = this.pickComponent(sender);
     if (!via) return undefined;
-    const mapped = { via, from: formatJid(sipToJid(sender, via.addressing)) };
+    const mapped = { via, from: formatJid(sipToJid(sender, via.addressing)), host: sender.host.toLowerCase() };
     if (this.senders.size >= MAX_CACHED_ADDRESSES) this.senders.clear();
     this.senders.set(uri, mapped);
     return mapped;
@@ -178,6 +188,8 @@ export class PageModeBridge {
       }
       return reply(400, (err as Error).message.replace(/[\r\n]/g, ' ').slice(0, 120));
     }
+    const denied = this.gate.check('s2x', 'im', sender.host, recipient.jid.domain, { inbound: tx.inbound, sizeBytes: req.body.length });
+    if (denied) return reply(denied.sip.status, denied.text, PolicyGate.sipHeaders(denied));
     const via = sender.via;
     const to = recipient.jid;
     const stanzaId = newId('stox-');
@@ -257,7 +269,10 @@ export class PageModeBridge {
     try {
       const page = stanzaToXmppPage(stanza);
       const fromUri = this.mapXmppSender(page.from);
-      const toUri = this.mapXmppRecipient(c, page.to);
+      const { uri: toUri, host: toHost } = this.mapXmppRecipient(c, page.to);
+      const bodyBytes = page.bodies.reduce((n, b) => n + Buffer.byteLength(b.text, 'utf8'), 0);
+      const denied = this.gate.check('x2s', 'im', domainOfJid(page.from), toHost, { sizeBytes: bodyBytes });
+      if (denied) return fail({ condition: denied.xmpp.condition, type: denied.xmpp.type, text: denied.text });
       const r = xmppPageToSip(page, { fromUri, toUri, maxBodyBytes: this.im.maxMessageBytes, callId: newId('stox-') });
       if (!r.ok) {
         if (r.condition === X2S_IGNORE) return;
@@ -302,15 +317,16 @@ export class PageModeBridge {
   }
 
   /** A JID at one of our components → the SIP URI it stands for, by that component's addressing. */
-  private mapXmppRecipient(c: GatewayComponent, jid: string): string {
+  private mapXmppRecipient(c: GatewayComponent, jid: string): { uri: string; host: string } {
     const key = `${c.component.domain}\n${jid}`;
-    let uri = this.xmppRecipients.get(key);
-    if (uri === undefined) {
-      uri = formatSipUri(jidToSip(parseJid(jid), c.addressing));
+    let mapped = this.xmppRecipients.get(key);
+    if (mapped === undefined) {
+      const sip = jidToSip(parseJid(jid), c.addressing);
+      mapped = { uri: formatSipUri(sip), host: sip.host.toLowerCase() };
       if (this.xmppRecipients.size >= MAX_CACHED_ADDRESSES) this.xmppRecipients.clear();
-      this.xmppRecipients.set(key, uri);
+      this.xmppRecipients.set(key, mapped);
     }
-    return uri;
+    return mapped;
   }
 
   /** Send a SIP request; `done` gets the final status, or undefined with NO_ROUTE / nothing on timeout. */
