@@ -167,7 +167,9 @@ export function parseCpim(body: Buffer, limits: CpimLimits = {}): CpimMessage {
       // MIME header folding (RFC 5322 §2.2.3): a continuation of the previous header.
       const prev = contentHeaders[contentHeaders.length - 1];
       if (!prev) throw new CpimError('CPIM content headers start with a continuation line');
-      prev.value = `${prev.value} ${line.trim()}`;
+      // Joined with one space, but none before a value that started on this line (`Name:` CRLF SP value).
+      const more = line.trim();
+      if (more !== '') prev.value = prev.value === '' ? more : `${prev.value} ${more}`;
     } else {
       if (contentHeaders.length >= maxHeaders) throw new CpimError(`more than ${maxHeaders} CPIM content headers`);
       if (CONTROL_EXCEPT_TAB.test(line)) throw new CpimError('control character in a CPIM content header');

@@ -87,6 +87,12 @@ describe('parseCpim', () => {
     expect(msg.body.toString('utf8')).toBe(body);
   });
 
+  it('unfolds a content header whose value starts on the continuation line without a leading space (found by fuzzing)', () => {
+    const msg = parseCpim(crlf(['From: <sip:a@b.example>', '', 'Content-Type: message/imdn+xml', 'Content-Disposition:', ' notification', 'X-Blank: a', ' \t', '', '<imdn/>']));
+    expect(msg.contentHeaders.find((h) => h.name === 'Content-Disposition')?.value).toBe('notification');
+    expect(msg.contentHeaders.find((h) => h.name === 'X-Blank')?.value).toBe('a');
+  });
+
   it('a default-namespace NS changes what unprefixed names mean (RFC 3862 §3.4)', () => {
     const msg = parseCpim(crlf(['NS: <urn:example:other>', 'From: <sip:a@b.example>', '', 'Content-Type: text/plain', '', '']));
     expect(cpimHeaders(msg, 'From')).toHaveLength(0);
