@@ -2,7 +2,7 @@ import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import type { Logger } from 'pino';
 import { NS_PING, NS_STANZAS } from './builtins.js';
-import type { XmppComponent } from './component.js';
+import { ComponentUnavailableError, type XmppComponent } from './component.js';
 
 /**
  * "No false success" for messages handed to the XMPP server. XMPP has no positive acknowledgement, but a
@@ -30,6 +30,13 @@ export interface DeliveryOptions {
   lateWindowMs?: number;
   /** Upper bound on remembered accepted messages; the oldest go first, so memory stays bounded under load. */
   maxRemembered?: number;
+  /**
+   * Upper bound on messages sent and not yet settled. Past it `deliver` refuses (ComponentUnavailableError,
+   * which the SIP side answers 503 with Retry-After) instead of queueing: when the XMPP server falls
+   * seconds behind, each waiting message holds its SIP transaction and request, and an unbounded backlog
+   * grew Stox to over 1 GB in the IM benchmark while senders retransmitted into it. Default 20 000.
+   */
+  maxPending?: number;
   logger: Logger;
 }
 
@@ -80,6 +87,9 @@ export class DeliveryTracker<M> {
   private lateHandler?: (meta: M, error: StanzaErrorInfo) => void;
   private readonly lateWindowMs: number;
   private readonly maxRemembered: number;
+  private readonly maxPending: number;
+  /** deliver() calls between the overload check and their entry in `pending` (awaiting the socket). */
+  private sending = 0;
 
   constructor(
     private readonly component: Pick<XmppComponent, 'domain' | 'send'>,
@@ -87,6 +97,7 @@ export class DeliveryTracker<M> {
   ) {
     this.lateWindowMs = opts.lateWindowMs ?? 120_000;
     this.maxRemembered = opts.maxRemembered ?? 100_000;
+    this.maxPending = opts.maxPending ?? 20_000;
   }
 
   onLateBounce(handler: (meta: M, error: StanzaErrorInfo) => void): void {
@@ -106,7 +117,15 @@ export class DeliveryTracker<M> {
     const id = stanza.attrs.id as string | undefined;
     const to = stanza.attrs.to as string | undefined;
     if (!id || !to) throw new Error('a tracked message needs an id and a to');
-    await this.component.send(stanza);
+    if (this.pending.size + this.sending >= this.maxPending) {
+      throw new ComponentUnavailableError(`${this.pending.size + this.sending} messages await the XMPP server's confirmation; refusing more`);
+    }
+    this.sending++;
+    try {
+      await this.component.send(stanza);
+    } finally {
+      this.sending--;
+    }
     return new Promise<DeliveryOutcome>((resolve) => {
       const entry: Pending<M> = { meta, resolve, settled: false };
       this.pending.set(id, entry);

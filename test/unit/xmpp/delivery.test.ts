@@ -152,4 +152,26 @@ describe('DeliveryTracker: no false success for S2X messages', () => {
     const el = xml('message', { type: 'error' }, xml('error', { type: 'cancel' }, xml('gone', { xmlns: STANZAS }, 'xmpp:new@example.com'), xml('text', { xmlns: STANZAS }, 'moved')));
     expect(stanzaErrorInfo(el)).toEqual({ condition: 'gone', type: 'cancel', address: 'xmpp:new@example.com', text: 'moved' });
   });
+
+  it('refuses past maxPending with ComponentUnavailableError (503 upstream) and takes messages again once settled', async () => {
+    const c = fakeComponent();
+    const t = new DeliveryTracker<string>(c, { confirmTimeoutMs: 1000, maxPending: 2, logger: silentLogger() });
+    const first = settled(t.deliver(message('p1'), 'a'));
+    const second = settled(t.deliver(message('p2'), 'b'));
+    await expect(t.deliver(message('p3'), 'c')).rejects.toBeInstanceOf(ComponentUnavailableError);
+    await flush();
+    expect(c.sent.filter((e) => e.name === 'message').map((e) => e.attrs.id)).toEqual(['p1', 'p2']);
+    // One barrier in flight per domain: answering it sends the next one, for the message sent meanwhile.
+    for (let answered = 0; t.sizes.pending > 0 && answered < 3; answered++) {
+      t.handleIncoming(pong(c.sent.filter((e) => e.name === 'iq').at(-1)!));
+      await flush();
+    }
+    expect(first.value?.status).toBe('accepted');
+    expect(second.value?.status).toBe('accepted');
+    expect(t.sizes.pending).toBe(0);
+    const again = settled(t.deliver(message('p4'), 'd'));
+    await flush();
+    expect(c.sent.some((e) => e.attrs.id === 'p4')).toBe(true);
+    expect(again.value).toBeUndefined();
+  });
 });
