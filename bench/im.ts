@@ -56,7 +56,7 @@ export const DEFAULT_IM_OPTIONS: ImBenchOptions = {
   latencySeconds: 4,
   repeats: 3,
   users: 8,
-  throughputBudgetSeconds: 200,
+  throughputBudgetSeconds: 170,
 };
 
 /** One run of one path at one offered rate. */
