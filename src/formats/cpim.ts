@@ -268,8 +268,16 @@ export function unescapeCpimValue(raw: string): string {
   return out;
 }
 
-/** Encodes text for a header value per RFC 3862 §2.3.1: backslash and every control character escaped. */
+/**
+ * Encodes text for a header value per RFC 3862 §2.3.1: backslash and every control character escaped,
+ * and spaces at either end too, since a reader drops the whitespace around a value.
+ */
 export function escapeCpimValue(text: string): string {
+  const escaped = escapeControls(text);
+  return /^ | $/.test(escaped) ? escaped.replace(/^ +| +$/g, (m) => '\\u0020'.repeat(m.length)) : escaped;
+}
+
+function escapeControls(text: string): string {
   return text.replace(/[\\\x00-\x1f\x7f]/g, (c) => {
     switch (c) {
       case '\\':

@@ -138,6 +138,12 @@ describe('CPIM escapes (RFC 3862 §2.3)', () => {
     expect(escapeCpimValue(s)).toBe('line1\\r\\nline2\\t\\\\\\u0001\\u007f');
     expect(unescapeCpimValue(escapeCpimValue(s))).toBe(s);
   });
+
+  it('escapes spaces at either end, which a reader would otherwise trim away (found by fuzzing)', () => {
+    expect(escapeCpimValue('  a b ')).toBe('\\u0020\\u0020a b\\u0020');
+    const built = buildCpim({ from: { uri: 'sip:a@example.com' }, to: { uri: 'sip:b@example.org' }, subject: [{ text: ' hi ' }], contentType: 'text/plain', body: 'x' });
+    expect(unescapeCpimValue(cpimHeaders(parseCpim(built), 'Subject')[0]?.value ?? '')).toBe(' hi ');
+  });
 });
 
 describe('parseCpimAddress (RFC 3862 §4.1)', () => {
