@@ -15,6 +15,14 @@
  *      namespace well-formedness, the depth and element caps.
  * The result is a namespace-resolved tree: element names are (namespace URI, local name) pairs, whatever
  * prefixes the sender chose.
+ *
+ * Steps 4 and 5 cost two passes of fast-xml-parser and a tree walk: most of a NOTIFY's processing time at
+ * thousands per second (bench/presence.ts). So after steps 1–3 a document first goes through `fastTree`, a
+ * single-pass reader for the plain shape nearly every presence document has (an XML declaration, elements,
+ * attributes, text, references, comments; ASCII names; no PIs or CDATA). It accepts a document only
+ * when every rule it checks holds, and gives up (returns undefined) on anything else, hostile or merely
+ * unusual: the full pipeline then decides, so every refusal and its `problem` come from one place. Its rules
+ * are a strict subset of the pipeline's and it builds the same tree (a differential test holds it to that).
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 
@@ -291,11 +299,44 @@ function checkBinding(prefix: string, uri: string): void {
  * entity beyond the five predefined ones and never reads a DTD.
  */
 export function parseSafeXml(input: Buffer | Uint8Array | string, limits: Partial<SafeXmlLimits> = {}): XmlNode {
+  const lim: SafeXmlLimits = limits === NO_LIMITS ? DEFAULT_SAFE_XML_LIMITS : { ...DEFAULT_SAFE_XML_LIMITS, ...limits };
+  const text = decodeBody(input, lim.maxBytes);
+  if (MARKUP_DECLARATION.test(text)) throw new SafeXmlError('doctype', 'DOCTYPE and markup declarations are not allowed');
+  if (ILLEGAL_CHAR.test(text)) throw new SafeXmlError('illegal-character', 'character not allowed in XML');
+  return fastTree(text, lim) ?? fullTree(text, lim);
+}
+
+const NO_LIMITS: Partial<SafeXmlLimits> = {};
+
+/**
+ * The full pipeline alone (steps 4 and 5), without the fast path. @internal: for the differential test
+ * that holds the fast path to it.
+ */
+export function parseSafeXmlWithoutFastPath(input: Buffer | Uint8Array | string, limits: Partial<SafeXmlLimits> = {}): XmlNode {
   const lim: SafeXmlLimits = { ...DEFAULT_SAFE_XML_LIMITS, ...limits };
   const text = decodeBody(input, lim.maxBytes);
   if (MARKUP_DECLARATION.test(text)) throw new SafeXmlError('doctype', 'DOCTYPE and markup declarations are not allowed');
   if (ILLEGAL_CHAR.test(text)) throw new SafeXmlError('illegal-character', 'character not allowed in XML');
+  return fullTree(text, lim);
+}
 
+/**
+ * Steps 1–3 and the fast path alone: the tree, or undefined where either refuses or the fast path gives
+ * up. @internal: for the differential test.
+ */
+export function parseSafeXmlFastPathOnly(input: Buffer | Uint8Array | string, limits: Partial<SafeXmlLimits> = {}): XmlNode | undefined {
+  const lim: SafeXmlLimits = { ...DEFAULT_SAFE_XML_LIMITS, ...limits };
+  let text: string;
+  try {
+    text = decodeBody(input, lim.maxBytes);
+  } catch {
+    return undefined;
+  }
+  if (MARKUP_DECLARATION.test(text) || ILLEGAL_CHAR.test(text)) return undefined;
+  return fastTree(text, lim);
+}
+
+function fullTree(text: string, lim: SafeXmlLimits): XmlNode {
   const valid = XMLValidator.validate(text, { allowBooleanAttributes: false });
   if (valid !== true) throw new SafeXmlError('not-well-formed', valid.err.msg);
 
@@ -326,6 +367,252 @@ export function parseSafeXml(input: Buffer | Uint8Array | string, limits: Partia
     throw new SafeXmlError('not-well-formed', 'content outside the root element');
   }
   return root;
+}
+
+// ---------------------------------------------------------------------------------------- fast path
+
+/** `<?xml version="1.x" [encoding="…"] [standalone="yes|no"]?>` at the very start, strictly. */
+const PLAIN_XML_DECL = /^<\?xml[ \t\n]+version[ \t\n]*=[ \t\n]*(["'])1\.[0-9]\1(?:[ \t\n]+encoding[ \t\n]*=[ \t\n]*(["'])[A-Za-z][A-Za-z0-9._-]*\2)?(?:[ \t\n]+standalone[ \t\n]*=[ \t\n]*(["'])(?:yes|no)\3)?[ \t\n]*\?>/;
+
+const enum Ch {
+  Tab = 9,
+  Lf = 10,
+  Space = 32,
+  Bang = 33,
+  Quot = 34,
+  Apos = 39,
+  Dash = 45,
+  Dot = 46,
+  Slash = 47,
+  Digit0 = 48,
+  Digit9 = 57,
+  Colon = 58,
+  Lt = 60,
+  Eq = 61,
+  Gt = 62,
+  UpperA = 65,
+  UpperZ = 90,
+  Underscore = 95,
+  LowerA = 97,
+  LowerZ = 122,
+}
+
+function isSpace(c: number): boolean {
+  return c === Ch.Space || c === Ch.Lf || c === Ch.Tab;
+}
+
+function isNameStart(c: number): boolean {
+  return (c >= Ch.LowerA && c <= Ch.LowerZ) || (c >= Ch.UpperA && c <= Ch.UpperZ) || c === Ch.Underscore;
+}
+
+function isNameChar(c: number): boolean {
+  return isNameStart(c) || (c >= Ch.Digit0 && c <= Ch.Digit9) || c === Ch.Dash || c === Ch.Dot;
+}
+
+const CR_LINE_END = /\r\n?/g;
+
+/** Thrown inside the fast path to give up; never escapes it. */
+const GIVE_UP: unique symbol = Symbol('give up');
+
+/** An element being read: its node, raw name (for the end tag) and namespace scope. */
+interface Open {
+  node: XmlNode;
+  rawName: string;
+  bindings: ReadonlyMap<string, string>;
+}
+
+/**
+ * The single-pass reader described in the module comment. Returns undefined as soon as the document
+ * leaves the plain shape or breaks any rule, so the full pipeline produces the verdict.
+ */
+function fastTree(s: string, lim: SafeXmlLimits): XmlNode | undefined {
+  // XML 1.0 §2.11: CRLF and lone CR read as LF, before anything else (SIP bodies usually have CRLF).
+  if (s.includes('\r')) s = s.replace(CR_LINE_END, '\n');
+  try {
+    return new FastReader(s, lim).document();
+  } catch (e) {
+    if (e === GIVE_UP) return undefined;
+    if (e instanceof SafeXmlError) return undefined;
+    throw e;
+  }
+}
+
+class FastReader {
+  private i = 0;
+  private elements = 0;
+
+  constructor(
+    private readonly s: string,
+    private readonly lim: SafeXmlLimits,
+  ) {}
+
+  document(): XmlNode {
+    const s = this.s;
+    if (s.startsWith('<?')) {
+      const decl = PLAIN_XML_DECL.exec(s);
+      if (!decl) throw GIVE_UP;
+      this.i = decl[0].length;
+    }
+    this.skipMisc();
+    if (s.charCodeAt(this.i) !== Ch.Lt) throw GIVE_UP;
+    const root = this.elementsFrom();
+    this.skipMisc();
+    if (this.i !== s.length) throw GIVE_UP;
+    return root;
+  }
+
+  private skipSpace(): void {
+    const s = this.s;
+    while (this.i < s.length && isSpace(s.charCodeAt(this.i))) this.i++;
+  }
+
+  /** Whitespace and comments around the root. */
+  private skipMisc(): void {
+    for (;;) {
+      this.skipSpace();
+      if (!this.s.startsWith('<!--', this.i)) return;
+      this.skipComment();
+    }
+  }
+
+  /** At `<!--`: past the comment's `-->`. One with `--` inside (XML 1.0 §2.5) is left to the pipeline. */
+  private skipComment(): void {
+    const end = this.s.indexOf('--', this.i + 4);
+    if (end < 0 || this.s.charCodeAt(end + 2) !== Ch.Gt) throw GIVE_UP;
+    this.i = end + 3;
+  }
+
+  /** An ASCII name with at most one colon, not at either end. */
+  private name(): string {
+    const s = this.s;
+    const start = this.i;
+    if (!isNameStart(s.charCodeAt(this.i))) throw GIVE_UP;
+    this.i++;
+    while (this.i < s.length && isNameChar(s.charCodeAt(this.i))) this.i++;
+    if (s.charCodeAt(this.i) === Ch.Colon) {
+      this.i++;
+      if (!isNameStart(s.charCodeAt(this.i))) throw GIVE_UP;
+      this.i++;
+      while (this.i < s.length && isNameChar(s.charCodeAt(this.i))) this.i++;
+    }
+    return s.slice(start, this.i);
+  }
+
+  /** Reads the element at `i` (which is at its `<`) and everything in it, without recursion. */
+  private elementsFrom(): XmlNode {
+    const s = this.s;
+    const stack: Open[] = [];
+    let root: XmlNode | undefined;
+    let bindings: ReadonlyMap<string, string> = ROOT_SCOPE.bindings;
+    for (;;) {
+      // At a '<' that opens a start tag.
+      this.i++;
+      if (stack.length + 1 > this.lim.maxDepth || ++this.elements > this.lim.maxElements) throw GIVE_UP;
+      const rawName = this.name();
+      const plain: Array<[string, string]> = [];
+      let own: Map<string, string> | undefined;
+      let seen: string[] | undefined;
+      for (;;) {
+        const c = s.charCodeAt(this.i);
+        if (c === Ch.Gt || c === Ch.Slash) break;
+        if (!isSpace(c)) throw GIVE_UP;
+        this.skipSpace();
+        const d = s.charCodeAt(this.i);
+        if (d === Ch.Gt || d === Ch.Slash) break;
+        const attr = this.name();
+        if (seen?.includes(attr)) throw GIVE_UP;
+        (seen ??= []).push(attr);
+        this.skipSpace();
+        if (s.charCodeAt(this.i) !== Ch.Eq) throw GIVE_UP;
+        this.i++;
+        this.skipSpace();
+        const q = s.charCodeAt(this.i);
+        if (q !== Ch.Quot && q !== Ch.Apos) throw GIVE_UP;
+        const end = s.indexOf(q === Ch.Quot ? '"' : "'", this.i + 1);
+        if (end < 0) throw GIVE_UP;
+        const raw = s.slice(this.i + 1, end);
+        this.i = end + 1;
+        const value = attrValue(raw);
+        if (attr === 'xmlns' || attr.startsWith('xmlns:')) {
+          const prefix = attr === 'xmlns' ? '' : attr.slice(6);
+          checkBinding(prefix, value);
+          own ??= new Map(bindings);
+          own.set(prefix, value);
+        } else {
+          plain.push([attr, value]);
+        }
+      }
+      const scope = own ?? bindings;
+      const colon = rawName.indexOf(':');
+      const ns = scope.get(colon < 0 ? '' : rawName.slice(0, colon));
+      if (ns === undefined) throw GIVE_UP;
+      const attrs = new Map<string, string>();
+      for (const [name, value] of plain) {
+        const ac = name.indexOf(':');
+        let key = name;
+        if (ac >= 0) {
+          const ans = scope.get(name.slice(0, ac));
+          if (ans === undefined || ans === '') throw GIVE_UP;
+          key = `{${ans}}${name.slice(ac + 1)}`;
+        }
+        if (attrs.has(key)) throw GIVE_UP;
+        attrs.set(key, value);
+      }
+      const node: XmlNode = { ns, name: colon < 0 ? rawName : rawName.slice(colon + 1), attrs, children: [] };
+      const parent = stack[stack.length - 1];
+      if (parent) parent.node.children.push(node);
+      else root = node;
+
+      if (s.charCodeAt(this.i) === Ch.Slash) {
+        if (s.charCodeAt(this.i + 1) !== Ch.Gt) throw GIVE_UP;
+        this.i += 2;
+      } else {
+        this.i++;
+        stack.push({ node, rawName, bindings });
+        bindings = scope;
+      }
+
+      // Content: text, comments and end tags until the next start tag, or until the root is closed. Text on
+      // both sides of a comment is one text node, as the pipeline makes it; each side must hold whole
+      // references on its own, and the joined raw text no `]]>`.
+      let raw = '';
+      let decoded = '';
+      for (;;) {
+        if (stack.length === 0) return root!;
+        const lt = s.indexOf('<', this.i);
+        if (lt < 0) throw GIVE_UP;
+        if (lt > this.i) {
+          const piece = s.slice(this.i, lt);
+          raw += piece;
+          decoded += decodeReferences(piece);
+        }
+        this.i = lt;
+        const next = s.charCodeAt(lt + 1);
+        if (next === Ch.Bang) {
+          if (!s.startsWith('<!--', lt)) throw GIVE_UP;
+          this.skipComment();
+          continue;
+        }
+        if (raw !== '') {
+          if (raw.includes(']]>')) throw GIVE_UP;
+          stack[stack.length - 1]!.node.children.push(decoded);
+          raw = '';
+          decoded = '';
+        }
+        if (next !== Ch.Slash) {
+          if (!isNameStart(next)) throw GIVE_UP;
+          break;
+        }
+        this.i = lt + 2;
+        const open = stack.pop()!;
+        if (this.name() !== open.rawName) throw GIVE_UP;
+        this.skipSpace();
+        if (s.charCodeAt(this.i) !== Ch.Gt) throw GIVE_UP;
+        this.i++;
+        bindings = open.bindings;
+      }
+    }
+  }
 }
 
 /** Skips XML 1.0 §2.8 Misc (whitespace, comments, PIs) from `i`; -1 if a comment or PI is unterminated. */

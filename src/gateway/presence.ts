@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import type { Logger } from 'pino';
 import { AddressError, formatSipUri, jidToSip, parseSipUriText, sipToJid, type ComponentAddressing } from '../core/address.js';
@@ -7,7 +8,7 @@ import { bareJid, formatJid, parseJid, type Jid } from '../core/jid.js';
 import { closedPidf, pidfToPresence, PresenceDocumentError, presenceToPidf, type PresenceTables, type ResourcePresence } from '../core/presence.js';
 import { S2XSubscriptions, X2SSubscriptions, isSubscriptionRecord, type SubscriptionAction, type SubscriptionRecord } from '../core/subscriptions/index.js';
 import type { StoxConfig } from '../config/schema.js';
-import { acceptInDialogRequest, confirmFromNotify, confirmFromResponse, dialogFromOutgoing, dialogFromRequest, dialogId, incomingDialogId, inDialogRequest, type DialogState } from '../sip/dialog.js';
+import { acceptInDialogRequest, confirmFromNotify, confirmFromResponse, dialogFromOutgoing, dialogFromRequest, inDialogRequest, type DialogState } from '../sip/dialog.js';
 import { parseEvent, parseSubscriptionState } from '../sip/event-headers.js';
 import { parseNameAddr } from '../sip/header-values.js';
 import { createRequest, type SipRequest, type SipResponse } from '../sip/message.js';
@@ -28,14 +29,25 @@ export interface PresenceComponent {
   addressing: ComponentAddressing;
 }
 
-interface HeldDialog {
-  state: DialogState;
+/**
+ * A dialog Stox holds, with its state kept inline (one object per dialog: with 100k held subscriptions
+ * every object and string per dialog counts; bench/presence.ts measures it).
+ */
+interface HeldDialog extends DialogState {
+  /** The subscription key it belongs to (the same string the machine holds). */
+  readonly key: string;
   role: 'notifier' | 'subscriber';
-  /** Index entry for a subscriber dialog whose remote tag is not known yet (RFC 6665 §4.1.2.4). */
-  earlyId?: string;
-  /** The branch of the last SUBSCRIBE sent, so responses to a superseded one are dropped. */
-  lastSubscribe?: number;
+  /**
+   * Was held before its remote tag was known (a SUBSCRIBE Stox sent, RFC 6665 §4.1.2.4): NOTIFYs match it
+   * by Call-ID and local tag alone, whatever tag the notifier picked.
+   */
+  early: boolean;
+  /** The number of the last SUBSCRIBE sent, so responses to a superseded one are dropped. */
+  lastSubscribe: number;
 }
+
+/** Dialogs without a route set share this one; dialog.ts replaces a route set, never edits it. */
+const NO_ROUTES: string[] = [];
 
 type Direction = 'x2s' | 's2x';
 
@@ -47,13 +59,18 @@ type Direction = 'x2s' | 's2x';
 export class PresenceBridge {
   private readonly x2s: X2SSubscriptions<ResourcePresence>;
   private readonly s2x: S2XSubscriptions<ResourcePresence>;
-  private readonly wheel: TimerWheel;
+  /** One wheel per machine, so a timer key is the subscription key itself, not a new string. */
+  private readonly wheels: Record<Direction, TimerWheel>;
   private readonly dialogs = new Map<string, HeldDialog>();
-  /** dialog id (Call-ID|local tag|remote tag) or early id (Call-ID|local tag) → subscription key */
-  private readonly byDialogId = new Map<string, string>();
+  /**
+   * Call-ID → the dialog(s) with it; the tags are compared on the dialog itself. Keyed by the Call-ID string
+   * the dialog already holds rather than a built `callId|tag|tag` id, which would cost a string per dialog.
+   */
+  private readonly byCallId = new Map<string, HeldDialog | HeldDialog[]>();
   private readonly pendingRequests = new Map<string, ServerTransaction>();
   private readonly byDomain = new Map<string, PresenceComponent>();
   private readonly escaped?: PresenceComponent;
+  private readonly caps = new Map<PresenceComponent, Element>();
   private readonly log: Logger;
   private subscribeSeq = 0;
 
@@ -80,11 +97,14 @@ export class PresenceBridge {
       minExpires: config.minExpires,
       notifyIntervalMs: config.notifyIntervalMs,
     });
-    this.wheel = new TimerWheel(clock, (key, now) => this.onTimer(key, now));
+    this.wheels = {
+      x2s: new TimerWheel(clock, (key, now) => this.run('x2s', this.x2s.handle({ kind: 'timer', now, key }))),
+      s2x: new TimerWheel(clock, (key, now) => this.run('s2x', this.s2x.handle({ kind: 'timer', now, key }))),
+    };
   }
 
   get counts(): { x2s: number; s2x: number; dialogs: number; timers: number } {
-    return { x2s: this.x2s.size, s2x: this.s2x.size, dialogs: this.dialogs.size, timers: this.wheel.size };
+    return { x2s: this.x2s.size, s2x: this.s2x.size, dialogs: this.dialogs.size, timers: this.wheels.x2s.size + this.wheels.s2x.size };
   }
 
   // ---------------------------------------------------------------------------------------- restart
@@ -95,19 +115,34 @@ export class PresenceBridge {
    * presence.resumePerSecond so a restart does not flood the proxy.
    */
   restore(): { x2s: number; s2x: number } {
+    // Strings that repeat across rows are kept once (each row read from the store is a new copy): the
+    // XMPP user's URI in each of her dialogs, and for X2S the watched contact and the notifier's Contact
+    // (one presence server for a whole SIP domain), for S2X the proxy in the route set. The watcher's
+    // addresses of an S2X dialog are mostly its own, so looking them up would only cost time.
+    const pool = new Map<string, string>();
+    const intern = (v: string): string => {
+      const had = pool.get(v);
+      if (had !== undefined) return had;
+      pool.set(v, v);
+      return v;
+    };
     for (const row of this.store.allDialogs()) {
-      const state: DialogState = {
+      const x2s = row.role !== 'notifier';
+      this.holdDialog({
+        key: row.key,
         callId: row.callId,
         localTag: row.localTag,
         remoteTag: row.remoteTag,
         localCseq: row.localCseq,
         remoteCseq: row.remoteCseq,
-        localUri: row.localUri,
-        remoteUri: row.remoteUri,
-        remoteTarget: row.remoteTarget,
-        routeSet: row.routeSet,
-      };
-      this.holdDialog(row.key, { state, role: row.role });
+        localUri: intern(row.localUri),
+        remoteUri: x2s ? intern(row.remoteUri) : row.remoteUri,
+        remoteTarget: row.remoteTarget !== null && x2s ? intern(row.remoteTarget) : row.remoteTarget,
+        routeSet: row.routeSet.length === 0 ? NO_ROUTES : row.routeSet.map(intern),
+        role: x2s ? 'subscriber' : 'notifier',
+        early: false,
+        lastSubscribe: 0,
+      });
     }
     const now = this.clock.now();
     const spacing = 1000 / this.config.resumePerSecond;
@@ -120,6 +155,13 @@ export class PresenceBridge {
         continue;
       }
       const record: SubscriptionRecord = row.state;
+      // The machine keeps the record's key: make it the very string the dialog already holds.
+      record.key = this.dialogs.get(record.key)?.key ?? record.key;
+      record.xmppJid = intern(record.xmppJid);
+      if (record.direction === 'x2s') {
+        record.sipJid = intern(record.sipJid);
+        record.sipAor = intern(record.sipAor);
+      }
       if (record.direction === 'x2s') this.run('x2s', this.x2s.restore(record, now, now + x++ * spacing));
       else this.run('s2x', this.s2x.restore(record, now, now + s++ * spacing * 0.1));
     }
@@ -128,7 +170,8 @@ export class PresenceBridge {
   }
 
   close(): void {
-    this.wheel.close();
+    this.wheels.x2s.close();
+    this.wheels.s2x.close();
   }
 
   // ---------------------------------------------------------------------------------- XMPP stanzas
@@ -210,13 +253,13 @@ export class PresenceBridge {
     const acceptHeader = req.headers.getAll('accept');
     const accept = acceptHeader.length > 0 ? acceptHeader.map((a) => a.split(';')[0]!.trim().toLowerCase()) : undefined;
 
-    const inDialog = incomingDialogId(req);
-    if (inDialog !== undefined) {
-      const key = this.byDialogId.get(inDialog);
-      const held = key !== undefined ? this.dialogs.get(key) : undefined;
-      if (key === undefined || !held || held.role !== 'notifier') return tx.respond(this.sip.response(req, 481));
-      if (acceptInDialogRequest(held.state, req) === 'out-of-order') return tx.respond(this.sip.response(req, 500, 'Out of order CSeq'));
-      this.persistDialog(key, held);
+    const toTag = parseNameAddr(req.headers.get('to') ?? '').params.get('tag');
+    if (toTag) {
+      const held = this.findDialog(req.headers.get('call-id') ?? '', toTag, parseNameAddr(req.headers.get('from') ?? '').params.get('tag') ?? null, false);
+      if (!held || held.role !== 'notifier') return tx.respond(this.sip.response(req, 481));
+      const key = held.key;
+      if (acceptInDialogRequest(held, req) === 'out-of-order') return tx.respond(this.sip.response(req, 500, 'Out of order CSeq'));
+      this.persistDialog(held);
       this.pendingRequests.set(tx.id, tx);
       return this.run('s2x', this.s2x.handle({ kind: 'sip-resubscribe', now, key, request: tx.id, event, expires }));
     }
@@ -244,8 +287,7 @@ export class PresenceBridge {
       return tx.respond(this.sip.response(req, 400, 'Bad From or Request-URI'));
     }
     const key = `s2x:${req.headers.get('call-id')};${parseNameAddr(req.headers.get('from')!).params.get('tag') ?? ''}`;
-    const state = dialogFromRequest(req, toTagFor(req));
-    this.holdDialog(key, { state, role: 'notifier' });
+    this.holdDialog(this.heldFrom(key, dialogFromRequest(req, toTagFor(req)), 'notifier'));
     this.pendingRequests.set(tx.id, tx);
     log.debug({ key, presentity, watcherJid }, 'SUBSCRIBE from SIP watcher');
     this.run('s2x', this.s2x.handle({ kind: 'sip-subscribe', now, key, request: tx.id, event, expires, accept, watcherAor, watcherJid, watcherInstance, presentity }));
@@ -258,9 +300,9 @@ export class PresenceBridge {
     const localTag = to.params.get('tag');
     const callId = req.headers.get('call-id') ?? '';
     const remoteTag = parseNameAddr(req.headers.get('from') ?? '').params.get('tag') ?? null;
-    const key = (localTag && (this.byDialogId.get(dialogId(callId, localTag, remoteTag)) ?? this.byDialogId.get(`${callId}|${localTag}`))) || undefined;
-    const held = key !== undefined ? this.dialogs.get(key) : undefined;
-    if (key === undefined || !held || held.role !== 'subscriber') return tx.respond(this.sip.response(req, 481));
+    const held = localTag ? this.findDialog(callId, localTag, remoteTag, true) : undefined;
+    if (!held || held.role !== 'subscriber') return tx.respond(this.sip.response(req, 481));
+    const key = held.key;
     let state;
     try {
       state = parseSubscriptionState(req.headers.get('subscription-state') ?? '');
@@ -281,12 +323,15 @@ export class PresenceBridge {
         throw err;
       }
     }
-    if (held.state.remoteTag === null) {
-      confirmFromNotify(held.state, req);
-      this.indexDialog(key, held);
-    }
-    if (acceptInDialogRequest(held.state, req) === 'out-of-order') return tx.respond(this.sip.response(req, 500, 'Out of order CSeq'));
-    this.persistDialog(key, held);
+    const target = held.remoteTarget;
+    const confirming = held.remoteTag === null;
+    if (confirming) confirmFromNotify(held, req);
+    if (acceptInDialogRequest(held, req) === 'out-of-order') return tx.respond(this.sip.response(req, 500, 'Out of order CSeq'));
+    // A NOTIFY that only moves the remote CSeq on is not written: at up to thousands per second it would
+    // be one SQLite commit each, and after a restart Stox re-SUBSCRIBEs every X2S dialog anyway, so the
+    // notifier's next NOTIFY carries a higher CSeq than any stored one. What a restart needs (the dialog's
+    // remote tag, target and route set) is written when it changes.
+    if (confirming || held.remoteTarget !== target) this.persistDialog(held);
     this.pendingRequests.set(tx.id, tx);
     log.debug({ key, state: state.state }, 'NOTIFY for an XMPP watcher');
     this.run('x2s', this.x2s.handle({ kind: 'sip-notify', now, key, request: tx.id, state: state.state, expires: state.expires, reason: state.reason, retryAfter: state.retryAfter, body }));
@@ -299,13 +344,6 @@ export class PresenceBridge {
   }
 
   // ---------------------------------------------------------------------------------------- actions
-
-  private onTimer(wheelKey: string, now: number): void {
-    const direction = wheelKey.slice(0, 3) as Direction;
-    const key = wheelKey.slice(4);
-    if (direction === 'x2s') this.run('x2s', this.x2s.handle({ kind: 'timer', now, key }));
-    else this.run('s2x', this.s2x.handle({ kind: 'timer', now, key }));
-  }
 
   private run(direction: Direction, actions: ReadonlyArray<SubscriptionAction<ResourcePresence>>): void {
     for (const a of actions) {
@@ -320,9 +358,9 @@ export class PresenceBridge {
   private execute(direction: Direction, a: SubscriptionAction<ResourcePresence>): void {
     switch (a.kind) {
       case 'arm-timer':
-        return this.wheel.arm(`${direction}:${a.key}`, a.at);
+        return this.wheels[direction].arm(a.key, a.at);
       case 'cancel-timer':
-        return this.wheel.cancel(`${direction}:${a.key}`);
+        return this.wheels[direction].cancel(a.key);
       case 'persist':
         return this.store.putSubscription({
           key: a.record.key,
@@ -350,9 +388,7 @@ export class PresenceBridge {
     this.store.deleteSubscription(key);
     const held = this.dialogs.get(key);
     if (held) {
-      this.byDialogId.delete(dialogId(held.state.callId, held.state.localTag, held.state.remoteTag));
-      if (held.earlyId) this.byDialogId.delete(held.earlyId);
-      this.dialogs.delete(key);
+      this.forgetDialogOnly(held);
       this.store.deleteDialog(key);
     }
   }
@@ -366,10 +402,24 @@ export class PresenceBridge {
     const type = a.type ?? 'available';
     const el = presenceToStanza(
       { from: a.from, to: a.to, type, presence: a.presence ?? (type === 'unavailable' ? { available: false, statuses: [] } : undefined) },
-      type === 'available' ? [c.component.discovery.userCaps()] : [],
+      type === 'available' ? [this.capsFor(c)] : [],
     );
     if (a.error) el.c('error', { type: a.error.type }).c(a.error.condition, { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' });
     c.component.send(el).catch((err: Error) => this.log.warn({ err: err.message, to: a.to }, 'presence not sent'));
+  }
+
+  /**
+   * The XEP-0115 `<c/>` for a component's users. Its hash covers the component's disco#info, fixed at
+   * start, so it is computed once (a SHA-1 and sorts, per available presence otherwise); each stanza gets
+   * its own copy because an element belongs to one parent.
+   */
+  private capsFor(c: PresenceComponent): Element {
+    let caps = this.caps.get(c);
+    if (caps === undefined) {
+      caps = c.component.discovery.userCaps();
+      this.caps.set(c, caps);
+    }
+    return xml(caps.name, { ...caps.attrs });
   }
 
   private respond(a: Extract<SubscriptionAction<ResourcePresence>, { kind: 'sip-respond' }>): void {
@@ -382,7 +432,7 @@ export class PresenceBridge {
     if (a.allowEvents) extra.push(['allow-events', a.allowEvents.join(', ')]);
     if (a.accept) extra.push(['accept', a.accept.join(', ')]);
     const held = this.dialogs.get(a.key);
-    if (a.status < 300 && tx.request.method === 'SUBSCRIBE' && held) extra.push(['contact', this.contactFor(held.state.localUri, tx.inbound.local.transport)]);
+    if (a.status < 300 && tx.request.method === 'SUBSCRIBE' && held) extra.push(['contact', this.contactFor(held.localUri, tx.inbound.local.transport)]);
     tx.respond(this.sip.response(tx.request, a.status, undefined, extra));
   }
 
@@ -400,8 +450,8 @@ export class PresenceBridge {
   private sendSubscribe(a: Extract<SubscriptionAction<ResourcePresence>, { kind: 'sip-subscribe' }>): void {
     let held = this.dialogs.get(a.key);
     let req: SipRequest;
-    if (a.newDialog || !held || held.state.remoteTag === null) {
-      if (held) this.forgetDialogOnly(a.key, held);
+    if (a.newDialog || !held || held.remoteTag === null) {
+      if (held) this.forgetDialogOnly(held);
       const fromUri = formatSipUri({ ...jidToSip(parseJid(bare(a.from))), gr: undefined });
       req = createRequest('SUBSCRIBE', a.target, [
         ['from', `<${fromUri}>;tag=${newTag()}`],
@@ -409,26 +459,25 @@ export class PresenceBridge {
         ['call-id', `${randomBytes(12).toString('base64url')}@stox`],
         ['cseq', '1 SUBSCRIBE'],
       ]);
-      held = { state: dialogFromOutgoing(req), role: 'subscriber' };
-      this.holdDialog(a.key, held);
+      held = this.heldFrom(a.key, dialogFromOutgoing(req), 'subscriber');
+      this.holdDialog(held);
     } else {
-      req = inDialogRequest(held.state, 'SUBSCRIBE');
+      req = inDialogRequest(held, 'SUBSCRIBE');
     }
     const h = req.headers;
-    h.set('contact', this.contactFor(held.state.localUri, 'udp', a.contactResource));
+    h.set('contact', this.contactFor(held.localUri, 'udp', a.contactResource));
     h.set('event', a.event);
     h.set('accept', a.accept);
     h.set('expires', String(a.expires));
-    this.persistDialog(a.key, held);
+    this.persistDialog(held);
     const seq = ++this.subscribeSeq;
     held.lastSubscribe = seq;
     const dialog = held;
     const deliver = (status: number, res?: SipResponse): void => {
       if (dialog.lastSubscribe !== seq || this.dialogs.get(a.key) !== dialog) return;
       if (res && status < 300) {
-        confirmFromResponse(dialog.state, res);
-        this.indexDialog(a.key, dialog);
-        this.persistDialog(a.key, dialog);
+        confirmFromResponse(dialog, res);
+        this.persistDialog(dialog);
       }
       const num = (name: string): number | undefined => {
         const v = res?.headers.get(name)?.trim();
@@ -453,7 +502,7 @@ export class PresenceBridge {
     let lang: string | undefined;
     if (a.body.type === 'closed') body = closedPidf(entity);
     else if (a.body.type === 'presence') ({ body, contentLanguage: lang } = presenceToPidf(entity, a.body.resources, this.tables));
-    const req = inDialogRequest(held.state, 'NOTIFY', body);
+    const req = inDialogRequest(held, 'NOTIFY', body);
     const h = req.headers;
     h.set('event', 'presence');
     let ss: string = a.state;
@@ -461,11 +510,11 @@ export class PresenceBridge {
     if (a.expires !== undefined && a.state !== 'terminated') ss += `;expires=${a.expires}`;
     if (a.retryAfter !== undefined) ss += `;retry-after=${a.retryAfter}`;
     h.set('subscription-state', ss);
-    h.set('contact', this.contactFor(held.state.localUri, 'udp'));
+    h.set('contact', this.contactFor(held.localUri, 'udp'));
     if (body !== undefined) h.set('content-type', PIDF);
     if (lang) h.set('content-language', lang);
-    this.persistDialog(a.key, held);
-    const callId = held.state.callId;
+    this.persistDialog(held);
+    const callId = held.callId;
     this.sip
       .request(req, {
         onFinal: (res) => {
@@ -482,40 +531,74 @@ export class PresenceBridge {
 
   // ------------------------------------------------------------------------------------ dialog state
 
-  private holdDialog(key: string, held: HeldDialog): void {
-    this.dialogs.set(key, held);
-    this.indexDialog(key, held);
+  private heldFrom(key: string, state: DialogState, role: HeldDialog['role']): HeldDialog {
+    return {
+      key,
+      callId: state.callId,
+      localTag: state.localTag,
+      remoteTag: state.remoteTag,
+      localCseq: state.localCseq,
+      remoteCseq: state.remoteCseq,
+      localUri: state.localUri,
+      remoteUri: state.remoteUri,
+      remoteTarget: state.remoteTarget,
+      routeSet: state.routeSet.length === 0 ? NO_ROUTES : state.routeSet,
+      role,
+      early: false,
+      lastSubscribe: 0,
+    };
   }
 
-  private indexDialog(key: string, held: HeldDialog): void {
-    const s = held.state;
-    if (s.remoteTag === null) {
-      held.earlyId = `${s.callId}|${s.localTag}`;
-      this.byDialogId.set(held.earlyId, key);
-    } else {
-      this.byDialogId.set(dialogId(s.callId, s.localTag, s.remoteTag), key);
+  private holdDialog(held: HeldDialog): void {
+    held.early = held.remoteTag === null;
+    this.dialogs.set(held.key, held);
+    const had = this.byCallId.get(held.callId);
+    if (had === undefined) this.byCallId.set(held.callId, held);
+    else if (Array.isArray(had)) had.push(held);
+    else this.byCallId.set(held.callId, [had, held]);
+  }
+
+  /**
+   * The dialog a request from the peer belongs to (RFC 3261 §12.2.2): same Call-ID, our tag, their tag.
+   * With `early`, a dialog held before the remote tag was known also matches by Call-ID and our tag.
+   */
+  private findDialog(callId: string, localTag: string, remoteTag: string | null, early: boolean): HeldDialog | undefined {
+    const had = this.byCallId.get(callId);
+    if (had === undefined) return undefined;
+    const list = Array.isArray(had) ? had : [had];
+    let loose: HeldDialog | undefined;
+    for (const d of list) {
+      if (d.localTag !== localTag) continue;
+      if (d.remoteTag === remoteTag) return d;
+      if (early && d.early) loose ??= d;
+    }
+    return loose;
+  }
+
+  private forgetDialogOnly(held: HeldDialog): void {
+    if (this.dialogs.get(held.key) === held) this.dialogs.delete(held.key);
+    const had = this.byCallId.get(held.callId);
+    if (had === held) this.byCallId.delete(held.callId);
+    else if (Array.isArray(had)) {
+      const i = had.indexOf(held);
+      if (i >= 0) had.splice(i, 1);
+      if (had.length === 1) this.byCallId.set(held.callId, had[0]!);
+      else if (had.length === 0) this.byCallId.delete(held.callId);
     }
   }
 
-  private forgetDialogOnly(key: string, held: HeldDialog): void {
-    this.byDialogId.delete(dialogId(held.state.callId, held.state.localTag, held.state.remoteTag));
-    if (held.earlyId) this.byDialogId.delete(held.earlyId);
-    this.dialogs.delete(key);
-  }
-
-  private persistDialog(key: string, held: HeldDialog): void {
-    const s = held.state;
+  private persistDialog(held: HeldDialog): void {
     this.store.putDialog({
-      key,
-      callId: s.callId,
-      localTag: s.localTag,
-      remoteTag: s.remoteTag,
-      localCseq: s.localCseq,
-      remoteCseq: s.remoteCseq,
-      routeSet: s.routeSet,
-      remoteTarget: s.remoteTarget,
-      localUri: s.localUri,
-      remoteUri: s.remoteUri,
+      key: held.key,
+      callId: held.callId,
+      localTag: held.localTag,
+      remoteTag: held.remoteTag,
+      localCseq: held.localCseq,
+      remoteCseq: held.remoteCseq,
+      routeSet: held.routeSet,
+      remoteTarget: held.remoteTarget,
+      localUri: held.localUri,
+      remoteUri: held.remoteUri,
       localContact: null,
       expiresAt: null,
       role: held.role,

@@ -182,13 +182,13 @@ class SqliteStore implements Store {
   private readonly putSubStmt: Database.Statement<[Params]>;
   private readonly delSubStmt: Database.Statement<[string]>;
   private readonly getSubStmt: Database.Statement<[string], SubscriptionRecord>;
-  private readonly pageSubStmt: Database.Statement<[number, number], SubscriptionRecord>;
+  private readonly pageSubStmt: Database.Statement<[number, number], unknown[]>;
   private readonly countSubStmt: Database.Statement<[], number>;
 
   private readonly putDlgStmt: Database.Statement<[Params]>;
   private readonly delDlgStmt: Database.Statement<[string]>;
   private readonly getDlgStmt: Database.Statement<[string], DialogRecord>;
-  private readonly pageDlgStmt: Database.Statement<[number, number], DialogRecord>;
+  private readonly pageDlgStmt: Database.Statement<[number, number], unknown[]>;
 
   private readonly putDocStmt: Database.Statement<[Params]>;
   private readonly delDocStmt: Database.Statement<[string, string]>;
@@ -205,7 +205,11 @@ class SqliteStore implements Store {
         expires_at = excluded.expires_at, state = excluded.state, updated_at = excluded.updated_at`);
     this.delSubStmt = db.prepare(`DELETE FROM subscriptions WHERE key = ?`);
     this.getSubStmt = db.prepare(`SELECT rowid AS rid, * FROM subscriptions WHERE key = ?`);
-    this.pageSubStmt = db.prepare(`SELECT rowid AS rid, * FROM subscriptions WHERE rowid > ? ORDER BY rowid LIMIT ?`);
+    // The pages a restart reads in full are fetched as arrays (raw): better-sqlite3 builds a keyed object
+    // per row otherwise, which is half the time of reading 100k rows.
+    this.pageSubStmt = db
+      .prepare<[number, number], unknown[]>(`SELECT rowid, ${SUB_COLUMNS} FROM subscriptions WHERE rowid > ? ORDER BY rowid LIMIT ?`)
+      .raw(true);
     this.countSubStmt = db.prepare<[], number>(`SELECT count(*) FROM subscriptions`).pluck();
 
     this.putDlgStmt = db.prepare(`
@@ -221,7 +225,9 @@ class SqliteStore implements Store {
         event = excluded.event, transport = excluded.transport, updated_at = excluded.updated_at`);
     this.delDlgStmt = db.prepare(`DELETE FROM dialogs WHERE key = ?`);
     this.getDlgStmt = db.prepare(`SELECT rowid AS rid, * FROM dialogs WHERE key = ?`);
-    this.pageDlgStmt = db.prepare(`SELECT rowid AS rid, * FROM dialogs WHERE rowid > ? ORDER BY rowid LIMIT ?`);
+    this.pageDlgStmt = db
+      .prepare<[number, number], unknown[]>(`SELECT rowid, ${DLG_COLUMNS} FROM dialogs WHERE rowid > ? ORDER BY rowid LIMIT ?`)
+      .raw(true);
 
     this.putDocStmt = db.prepare(`
       INSERT INTO documents (contact, side, document, updated_at) VALUES (@contact, @side, @document, @updatedAt)
@@ -253,7 +259,7 @@ class SqliteStore implements Store {
   }
 
   allSubscriptions(): IterableIterator<SubscriptionRow> {
-    return paged(this.pageSubStmt, subscriptionFromRecord);
+    return pagedRaw(this.pageSubStmt, subscriptionFromRaw);
   }
 
   countSubscriptions(): number {
@@ -291,7 +297,7 @@ class SqliteStore implements Store {
   }
 
   allDialogs(): IterableIterator<DialogRow> {
-    return paged(this.pageDlgStmt, dialogFromRecord);
+    return pagedRaw(this.pageDlgStmt, dialogFromRaw);
   }
 
   putDocument(r: DocumentRow): void {
@@ -344,6 +350,58 @@ function* paged<R extends { rid: number }, T>(
   }
 }
 
+/** Same as `paged`, for raw statements whose first column is the rowid. */
+function* pagedRaw<T>(stmt: Database.Statement<[number, number], unknown[]>, map: (row: unknown[]) => T): Generator<T, undefined, undefined> {
+  let after = Number.MIN_SAFE_INTEGER;
+  for (;;) {
+    const rows = stmt.all(after, PAGE_ROWS);
+    for (const row of rows) yield map(row);
+    const last = rows[rows.length - 1];
+    if (rows.length < PAGE_ROWS || last === undefined) return undefined;
+    after = last[0] as number;
+  }
+}
+
+// Column lists of the raw pages, in the order the *FromRaw functions read them (after the rowid).
+const SUB_COLUMNS = 'key, direction, xmpp_jid, sip_aor, expires_at, state, updated_at';
+const DLG_COLUMNS =
+  'key, call_id, local_tag, remote_tag, local_cseq, remote_cseq, route_set, remote_target, local_uri, remote_uri, local_contact, expires_at, role, event, transport, updated_at';
+
+function subscriptionFromRaw(r: unknown[]): SubscriptionRow {
+  const key = r[1] as string;
+  return {
+    key,
+    direction: r[2] as SubscriptionRow['direction'],
+    xmppJid: r[3] as string,
+    sipAor: r[4] as string,
+    expiresAt: r[5] as number | null,
+    state: fromJson(r[6] as string, `subscriptions.state of ${key}`),
+    updatedAt: r[7] as number,
+  };
+}
+
+function dialogFromRaw(r: unknown[]): DialogRow {
+  const key = r[1] as string;
+  return {
+    key,
+    callId: r[2] as string,
+    localTag: r[3] as string,
+    remoteTag: r[4] as string | null,
+    localCseq: r[5] as number,
+    remoteCseq: r[6] as number | null,
+    routeSet: fromJson(r[7] as string, `dialogs.route_set of ${key}`) as string[],
+    remoteTarget: r[8] as string | null,
+    localUri: r[9] as string,
+    remoteUri: r[10] as string,
+    localContact: r[11] as string | null,
+    expiresAt: r[12] as number | null,
+    role: r[13] as DialogRow['role'],
+    event: r[14] as string,
+    transport: fromJson(r[15] as string, `dialogs.transport of ${key}`),
+    updatedAt: r[16] as number,
+  };
+}
+
 function subscriptionFromRecord(rec: SubscriptionRecord): SubscriptionRow {
   return {
     key: rec.key,
@@ -394,6 +452,9 @@ function toJson(value: unknown, what: string): string {
 }
 
 function fromJson(json: string, what: string): unknown {
+  // What most dialogs hold (no route set, no transport), without the parser.
+  if (json === '[]') return [];
+  if (json === 'null') return null;
   try {
     return JSON.parse(json) as unknown;
   } catch (err) {
