@@ -201,6 +201,9 @@ function firstKey(o: FxpNode): string | undefined {
 }
 
 function qname(raw: string, what: string): [prefix: string, local: string] {
+  // fast-xml-parser's validator trims a tag name with String.trim() but its parser splits at /\s/, so
+  // `<` + U+00A0 (or U+2028, U+FEFF …) + name passes the one and comes out of the other nameless.
+  if (raw === '') throw new SafeXmlError('not-well-formed', `empty ${what} name`);
   const i = raw.indexOf(':');
   if (i < 0) return ['', raw];
   const prefix = raw.slice(0, i);

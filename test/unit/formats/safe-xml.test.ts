@@ -116,6 +116,12 @@ describe('parseSafeXml: character data and references', () => {
 });
 
 describe('parseSafeXml: hostile documents', () => {
+  it('refuses a tag opened with a non-ASCII space, which fast-xml-parser reads as a nameless element (found by fuzzing)', () => {
+    for (const doc of ['<\u00a0presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:a@b"></presence>', '<a><\u2028b/></a>', '<\ufeffp:a xmlns:p="urn:x"/>']) {
+      expect(problemOf(doc)).toBe('not-well-formed');
+    }
+  });
+
   const billionLaughs = `<?xml version="1.0"?>
 <!DOCTYPE lolz [
  <!ENTITY lol "lol">
