@@ -73,7 +73,7 @@ export class Gateway {
     this.policy = new PolicyGate(PeeringPolicy.fromConfig(config.peering, peeringLocalFromConfig(config)), this.log);
     this.pageMode = new PageModeBridge(this.sip, this.components, errors, config.im, this.policy, this.log);
     this.store = openStore(config.store.path, { logger: this.log });
-    this.presence = new PresenceBridge(this.sip, this.components, this.store, errors, defaultPresenceTables(), config.presence, systemClock, this.log);
+    this.presence = new PresenceBridge(this.sip, this.components, this.store, errors, defaultPresenceTables(), config.presence, systemClock, this.policy, this.log);
   }
 
   private sipApplication(): SipApplication {

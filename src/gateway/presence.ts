@@ -19,6 +19,7 @@ import type { Store } from '../store/index.js';
 import type { XmppComponent } from '../xmpp/component.js';
 import { MessageStanzaError } from '../xmpp/message-stanza.js';
 import { presenceToStanza, stanzaToPresence, type PresenceStanza } from '../xmpp/presence-stanza.js';
+import { PolicyGate } from './policy-gate.js';
 import { TimerWheel } from './timer-wheel.js';
 import type { Clock } from '../sip/clock.js';
 
@@ -82,6 +83,7 @@ export class PresenceBridge {
     private readonly tables: PresenceTables,
     private readonly config: StoxConfig['presence'],
     private readonly clock: Clock,
+    private readonly gate: PolicyGate,
     logger: Logger,
   ) {
     this.log = logger.child({ component: 'presence' });
@@ -196,6 +198,11 @@ export class PresenceBridge {
       if (err instanceof AddressError) return this.refuse(c, p, err.condition);
       throw err;
     }
+    if (p.type === 'subscribe' || p.type === 'probe') {
+      // New authorizations and fetches pass the policy; what is already granted keeps flowing (SIGHUP).
+      const denied = this.gate.check('x2s', 'presence', domainOf(p.from), parseSipUriText(aor).host);
+      if (denied) return this.refuse(c, p, denied.xmpp.condition, denied.xmpp.type);
+    }
     switch (p.type) {
       case 'subscribe':
         return this.run('x2s', this.x2s.handle({ kind: 'xmpp-subscribe', now, user: p.from, contact: toBare, aor }));
@@ -221,9 +228,9 @@ export class PresenceBridge {
     }
   }
 
-  private refuse(c: PresenceComponent, p: PresenceStanza, condition: string): void {
+  private refuse(c: PresenceComponent, p: PresenceStanza, condition: string, errorType?: string): void {
     if (p.type === 'error' || p.type === 'unavailable' || p.type === 'available') return;
-    const type = this.errors.conditionTypes.get(condition as never) ?? 'cancel';
+    const type = errorType ?? this.errors.conditionTypes.get(condition as never) ?? 'cancel';
     const el = presenceToStanza({ from: p.to, to: p.from, type: 'error' });
     el.c('error', { type }).c(condition, { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' });
     c.component.send(el).catch(() => undefined);
@@ -276,6 +283,8 @@ export class PresenceBridge {
       watcherAor = formatSipUri(sender);
       watcherJid = formatJidOf(sipToJid(sender, via.addressing));
       presentity = formatJidOf(sipToJid(parseSipUriText(req.uri)));
+      const denied = this.gate.check('s2x', 'presence', sender.host, domainOf(presentity), { inbound: tx.inbound });
+      if (denied) return tx.respond(this.sip.response(req, denied.sip.status, denied.text, PolicyGate.sipHeaders(denied)));
       const contact = req.headers.get('contact');
       if (contact) {
         const na = parseNameAddr(contact);

@@ -1,10 +1,13 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import xml from '@xmpp/xml';
+import { stringify } from 'yaml';
 import type { Element } from 'ltx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishPresence, startKamailio, startSipp, type BackgroundSipp, type KamailioInstance } from '../helpers/kamailio.js';
 import { stopAll, tempDir } from '../helpers/processes.js';
 import { freePort, startProsody, type ProsodyInstance } from '../helpers/prosody.js';
-import { writeWatcherScenario } from '../helpers/sipp.js';
+import { runSipp, writeWatcherScenario } from '../helpers/sipp.js';
 import { startStox, type RunningStox } from '../helpers/stox.js';
 import { connectClient, type TestClient } from '../helpers/xmpp-client.js';
 
@@ -125,4 +128,47 @@ describe('presence through Kamailio, Prosody and Stox (RFC 8048)', () => {
     expect(again.code, again.stdout + again.stderr).toBe(0);
     await romeo.next(isPresence('alice@sip.test', (el) => el.getChildText('status') === 'Back from lunch'), 20_000);
   }, 90_000);
+  it('issue 5: SIGHUP tightening the policy refuses new subscriptions and keeps the active one', async () => {
+    const scenario = writeWatcherScenario(dir.path, 'watch-romeo-3', { target: 'romeo@xmpp.test', watcher: 'bob@sip.test', expires: 600, until: 'Policy changed' });
+    const bob = await startSipp({ scenario, target: kam.target, cwd: dir.path, keys: {}, timeoutSec: 60 });
+    sipps.push(bob);
+    await bob.waitForLog(/notify state=active/, 15_000);
+
+    // sip.test keeps IM but loses presence; Kamailio relays from 127.0.0.1.
+    const tightened = { ...stoxConfig(), peering: { default: 'allow', domains: { 'sip.test': { protocol: 'sip', features: ['im'], sources: ['127.0.0.1/32'] } } } };
+    writeFileSync(stox.configPath, stringify(tightened));
+    stox.proc.child.kill('SIGHUP');
+    await stox.proc.waitFor(/"msg":"configuration reloaded"/);
+
+    const refused = join(dir.path, 'subscribe-refused.xml');
+    writeFileSync(
+      refused,
+      `<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="subscribe-refused">
+  <send retrans="500"><![CDATA[
+      SUBSCRIBE sip:romeo@xmpp.test SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:carol@sip.test>;tag=[pid]SIPpTagR[call_number]
+      To: <sip:romeo@xmpp.test>
+      Call-ID: [call_id]
+      CSeq: 1 SUBSCRIBE
+      Max-Forwards: 70
+      Contact: <sip:carol@[local_ip]:[local_port]>
+      Event: presence
+      Expires: 600
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="403"><action><ereg regexp="Warning: 399 stox" search_in="msg" check_it="true" assign_to="w"/></action></recv>
+  <Reference variables="w"/>
+</scenario>
+`,
+    );
+    const run = await runSipp({ scenario: refused, target: kam.target, transport: 'udp', cwd: dir.path });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+
+    await romeo.send(xml('presence', {}, xml('status', {}, 'Policy changed')));
+    const watched = await bob.done;
+    expect(watched.code, watched.stdout.slice(-3000) + watched.stderr.slice(-2000)).toBe(0);
+  }, 60_000);
 });
