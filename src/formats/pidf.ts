@@ -313,7 +313,10 @@ function tupleEl(t: PidfTuple): XmlOutElement {
   const kids: XmlOutElement[] = [{ name: 'status', children: status }];
   if (t.activities) kids.push(activitiesEl(t.activities));
   if (t.userInput) kids.push(userInputEl(t.userInput));
-  if (t.contact !== undefined) kids.push({ name: 'contact', attrs: [['priority', t.priority]], children: [t.contact] });
+  // parsePidf keeps the priority of a `<contact>` without a URI: written back empty, it is kept again.
+  if (t.contact !== undefined || t.priority !== undefined) {
+    kids.push({ name: 'contact', attrs: [['priority', t.priority]], children: t.contact === undefined ? [] : [t.contact] });
+  }
   kids.push(...noteEls('note', t.notes));
   if (t.timestamp !== undefined) kids.push({ name: 'timestamp', children: [t.timestamp] });
   return { name: 'tuple', attrs: [['id', t.id], ['xml:lang', t.lang]], children: kids };

@@ -134,6 +134,13 @@ describe('parsePidf (RFC 3863 §4.1, RFC 4479, RFC 4480)', () => {
 });
 
 describe('buildPidf', () => {
+  it('keeps the priority of a contact without a URI, as parsePidf reports it (found by fuzzing)', () => {
+    const doc = parsePidf('<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:a@example.com"><tuple id="t"><status><basic>open</basic></status><contact priority="0.5"></contact></tuple></presence>');
+    expect(doc.tuples[0]).toMatchObject({ priority: '0.5' });
+    expect(doc.tuples[0]?.contact).toBeUndefined();
+    expect(parsePidf(buildPidf(doc))).toEqual(doc);
+  });
+
   const rich: PidfDocument = {
     entity: 'pres:juliet@example.com',
     tuples: [
