@@ -53,6 +53,11 @@ export interface FuzzTarget {
    * under SLOW_MS is the parsing a peer can trigger, not the round-trip checks.
    */
   parseOnly(input: Buffer): void;
+  /**
+   * Optional mutations that know the format (replace a value, duplicate an element) and so keep more
+   * inputs past the well-formedness checks; used for about a third of the inputs.
+   */
+  mutateStructured?(input: Buffer, random: Random): Buffer;
 }
 
 export interface FuzzOptions {
@@ -474,7 +479,8 @@ export function fuzz(target: FuzzTarget, opts: FuzzOptions): FuzzReport {
     }
     for (let i = 0; i < 100; i++) {
       const base = random() < 0.7 ? pick(random, corpus) : pick(random, target.seeds);
-      const input = mutator.mutate(base, corpus);
+      const structured = target.mutateStructured !== undefined && random() < 0.35;
+      const input = structured ? target.mutateStructured!(base, random).subarray(0, target.maxInputBytes) : mutator.mutate(base, corpus);
       tried++;
       const first = runOne(input);
       const signature = first.signature;

@@ -23,7 +23,7 @@ import {
   resourceToTupleId,
   type ResourcePresence,
 } from '../../src/core/presence.js';
-import { canonical, expectOnly, noThrow, Finding, type FuzzTarget } from './engine.js';
+import { canonical, expectOnly, Finding, noThrow, pick, type FuzzTarget, type Random } from './engine.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const FIXTURES = join(ROOT, 'test/fixtures/pidf');
@@ -57,6 +57,72 @@ const SEEDS = [
 ];
 
 const TOKENS = ['<', '>', '</', '/>', '="', '"', "'", '&', '&amp;', '&lt;', '&#0;', '&#9;', '&#13;', '&#x1F600;', '&#xD800;', '&#1114112;', '&lol;', '<![CDATA[', ']]>', '<!--', '-->', '<?', '?>', '<!DOCTYPE x>', '<!ENTITY', 'xmlns=""', 'xmlns:p="urn:x"', 'xmlns:xml="http://www.w3.org/XML/1998/namespace"', 'p:', 'xml:lang="de"', 'xml:lang=""', 'id="', 'entity="', 'priority="', '<tuple id="z">', '<status>', '<basic>open</basic>', '<basic>closed</basic>', '<note>', '<contact>', '<timestamp>', '<show xmlns="jabber:client">away</show>', '<dm:person xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model">', '<rpid:activities xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid">', '<rpid:busy/>', '<rpid:user-input xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid">idle</rpid:user-input>', 'ID-', '_20_', 'urn:ietf:params:xml:ns:pidf', ' ', '\n', '\r\n'];
+
+// ------------------------------------------------------------------------------------------ mutations
+
+const RPID = 'xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid"';
+const SNIPPETS = [
+  '<note>plain</note>',
+  '<note xml:lang="fr">salut</note>',
+  '<tuple id="x2"><status><basic>open</basic></status></tuple>',
+  '<tuple id="ID-b_20_c"><status><basic>open</basic><show xmlns="jabber:client">xa</show></status><contact priority="0.25">sip:b@example.com</contact></tuple>',
+  `<dm:person xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" id="p9"><rpid:activities ${RPID}><rpid:busy/><rpid:away/></rpid:activities><dm:note>n</dm:note></dm:person>`,
+  `<rpid:activities ${RPID}><rpid:meeting/><rpid:note>m</rpid:note><rpid:other>o</rpid:other></rpid:activities>`,
+  `<rpid:user-input ${RPID}>idle</rpid:user-input>`,
+  '<contact priority="0.3">sip:x@example.com</contact>',
+  '<contact priority="0.5"></contact>',
+  '<timestamp>2020-01-01T00:00:00Z</timestamp>',
+  '<show xmlns="jabber:client">dnd</show>',
+  '<status/>',
+  '<basic>closed</basic>',
+  '<x:ext xmlns:x="urn:example:ext"><x:y/></x:ext>',
+];
+const VALUES = ['open', 'closed', ' open ', 'away', 'chat', 'dnd', 'xa', '', '  ', 'idle', 'active', '0', '1', '0.5', '1.0', '-0.1', '1e-1', '.5', '0.0078', 'ID-', 'ID-a', 'ID-_41_', 'ID-_20_', 'ID-_110000_', '_', 'x', 'en', 'de-CH', '&amp;', '&#x41;', '&#13;', '&#10;', 'pres:a@b', 'sip:a@b', 'a b', 'ID-ä', 'é', 'busy', 'unknown', 'meeting', 'on-the-phone', 'p1', 'constructor'];
+
+/** Elements with their content: `<name …>…</name>` (lazily matched, so not always the right one: fine here). */
+const ELEMENT = /<([A-Za-z_][\w.:-]*)[^<>]*?(?:\/>|>[\s\S]*?<\/\1>)/g;
+
+function matches(re: RegExp, s: string): RegExpExecArray[] {
+  const out: RegExpExecArray[] = [];
+  re.lastIndex = 0;
+  for (let m = re.exec(s); m !== null && out.length < 256; m = re.exec(s)) out.push(m);
+  return out;
+}
+
+function mutateXml(input: Buffer, random: Random): Buffer {
+  let s = input.toString('utf8');
+  for (let r = 1 + Math.floor(random() * 3); r > 0; r--) {
+    const op = Math.floor(random() * 5);
+    if (op === 0) {
+      // replace a text node
+      const texts = matches(/>([^<]*)</g, s);
+      if (texts.length === 0) continue;
+      const m = pick(random, texts);
+      s = s.slice(0, m.index + 1) + pick(random, VALUES) + s.slice(m.index + m[0].length - 1);
+    } else if (op === 1) {
+      // replace an attribute value
+      const values = matches(/="([^"<>]*)"|='([^'<>]*)'/g, s);
+      if (values.length === 0) continue;
+      const m = pick(random, values);
+      s = s.slice(0, m.index) + `="${pick(random, VALUES).replace(/"/g, '&quot;')}"` + s.slice(m.index + m[0].length);
+    } else if (op === 2 || op === 3) {
+      // duplicate (op 2) or remove (op 3) an element
+      const els = matches(ELEMENT, s);
+      if (els.length === 0) continue;
+      const m = pick(random, els);
+      const end = m.index + m[0].length;
+      s = op === 2 ? s.slice(0, end) + m[0] + s.slice(end) : s.slice(0, m.index) + s.slice(end);
+    } else {
+      // insert a snippet after a start tag
+      const tags = matches(/<[A-Za-z_][^<>]*[^/]>/g, s);
+      if (tags.length === 0) continue;
+      const m = pick(random, tags);
+      const end = m.index + m[0].length;
+      s = s.slice(0, end) + pick(random, SNIPPETS) + s.slice(end);
+    }
+  }
+  return Buffer.from(s, 'utf8');
+}
 
 // ------------------------------------------------------------------------------------------ XML tree
 
@@ -181,6 +247,7 @@ export const target: FuzzTarget = {
   parseOnly(input) {
     pidfToPresence(input, tables);
   },
+  mutateStructured: mutateXml,
   run(input, random) {
     // Half the inputs as a string (how a decoded body arrives), half as bytes (a raw SIP body).
     const body: Buffer | string = random() < 0.5 ? input : input.toString('utf8');
