@@ -1,6 +1,7 @@
 import { client, xml } from '@xmpp/client';
 import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
+import { pathToFileURL } from 'node:url';
 import type { Element } from 'ltx';
 
 /**
@@ -195,7 +196,8 @@ async function handle(c: ClientCommand): Promise<unknown> {
   }
 }
 
-if (process.send !== undefined) {
+// Only as the forked worker: bench/im.ts imports this module for its types and summarize().
+if (process.send !== undefined && process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   calibrate();
   process.on('message', (m: { seq: number } & ClientCommand) => {
     handle(m).then(

@@ -88,6 +88,11 @@ export interface ImStep {
   /** sipp UAC: MESSAGE sent → 2xx received. */
   roundTripMs?: LatencySummary;
   cpuPercent: Record<string, number>;
+  /**
+   * Stox's CPU time per message offered, in µs: what caps its throughput, and much less sensitive than
+   * rates and latencies to other work sharing the machine.
+   */
+  stoxCpuUsPerMessage?: number;
   /** The machine's busy share (% of one core) just before the step: what else was running. */
   busyBeforePercent: number;
   stoxRssPeakMb?: number;
@@ -105,6 +110,8 @@ export interface ImResult {
     s2x: { stox: { p50: number; p99: number }; baseline: { p50: number; p99: number }; addedP50: number; addedP99: number };
     x2s: { stox: { p50: number; p99: number }; baseline: { p50: number; p99: number }; addedP50: number; addedP99: number };
     udpHop: { p50: number; p99: number };
+    /** Median Stox CPU per message in the latency runs, µs. */
+    stoxCpuUsPerMessage: { s2x: number; x2s: number };
   };
   confirmation: {
     rate: number;
@@ -304,10 +311,12 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
 
     const record = (step: Omit<ImStep, 'phase' | 'sustained'>): ImStep => {
       const s: ImStep = { phase, ...step, sustained: step.zeroLoss && !(step.retransmissions > step.offered / 100) };
+      const stoxCpu = step.cpuPercent.stox;
+      if (step.path.startsWith('stox-') && stoxCpu !== undefined) s.stoxCpuUsPerMessage = Math.round((stoxCpu * 1e4 * cpu.seconds) / step.offered);
       steps.push(s);
       const lat = `one-way p50 ${s.oneWayMs.p50} p99 ${s.oneWayMs.p99} ms${s.roundTripMs ? `, rtt p50 ${s.roundTripMs.p50} p99 ${s.roundTripMs.p99}` : ''}`;
       progress(
-        `${s.path} @${s.offeredRate}/s: ${s.delivered}/${s.offered} delivered, ${s.failed ?? 0} failed, ${s.retransmissions} retrans, ${s.errorStanzas} errors → ${s.zeroLoss ? 'zero loss' : 'LOSS'}; ${lat}; cpu ${JSON.stringify(s.cpuPercent)}`,
+        `${s.path} @${s.offeredRate}/s: ${s.delivered}/${s.offered} delivered, ${s.failed ?? 0} failed, ${s.retransmissions} retrans, ${s.errorStanzas} errors → ${s.zeroLoss ? 'zero loss' : 'LOSS'}; ${lat}; cpu ${JSON.stringify(s.cpuPercent)}${s.stoxCpuUsPerMessage !== undefined ? `, Stox ${s.stoxCpuUsPerMessage} µs CPU/message` : ''}`,
       );
       return s;
     };
@@ -521,6 +530,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
         s2x: { stox: s2xStox, baseline: base, addedP50: round2(s2xStox.p50 - base.p50), addedP99: round2(s2xStox.p99 - base.p99) },
         x2s: { stox: x2sStox, baseline: base, addedP50: round2(x2sStox.p50 - base.p50), addedP99: round2(x2sStox.p99 - base.p99) },
         udpHop: pair(lat.sip),
+        stoxCpuUsPerMessage: { s2x: med(lat.s2x, (s) => s.stoxCpuUsPerMessage), x2s: med(lat.x2s, (s) => s.stoxCpuUsPerMessage) },
       },
       confirmation: {
         rate: o.latencyRate,
@@ -549,13 +559,13 @@ export function printIm(r: ImResult, log: (line: string) => void = console.log):
     'client-client': 'baseline: client → Prosody → client',
   };
   log(`Page-mode IM, ${r.options.users} XMPP users, ${r.options.seconds} s per step. Zero loss: every MESSAGE answered 2xx, every message delivered, no error stanza; sustained: zero loss with retransmissions ≤ 1 %.`);
-  log('| path | offered/s | achieved/s | delivered | failed | retrans | error stanzas | zero loss | sustained | one-way p50 / p99 ms | CPU % stox / prosody / clients / sipp | CPU % others (busy before) |');
-  log('|---|---:|---:|---:|---:|---:|---:|:---:|:---:|---:|---|---|');
+  log('| path | offered/s | achieved/s | delivered | failed | retrans | error stanzas | zero loss | sustained | one-way p50 / p99 ms | CPU % stox / prosody / clients / sipp | Stox µs CPU/msg | CPU % others (busy before) |');
+  log('|---|---:|---:|---:|---:|---:|---:|:---:|:---:|---:|---|---:|---|');
   for (const s of r.steps.filter((x) => x.phase === 'throughput')) {
     const c = s.cpuPercent;
     const sipp = (c.sipp ?? 0) + (c.sippUac ?? 0);
     log(
-      `| ${name[s.path]} | ${fmt(s.offeredRate)} | ${fmt(s.achievedRate)} | ${fmt(s.delivered)}/${fmt(s.offered)} | ${fmt(s.failed ?? 0)} | ${fmt(s.retransmissions)} | ${s.errorStanzas} | ${s.zeroLoss ? 'yes' : 'no'} | ${s.sustained ? 'yes' : 'no'} | ${s.oneWayMs.p50} / ${s.oneWayMs.p99} | ${[c.stox, c.prosody, c.clients].map((x) => x ?? '–').join(' / ')} / ${sipp || '–'} | ${c.others ?? '–'} (${s.busyBeforePercent}) |`,
+      `| ${name[s.path]} | ${fmt(s.offeredRate)} | ${fmt(s.achievedRate)} | ${fmt(s.delivered)}/${fmt(s.offered)} | ${fmt(s.failed ?? 0)} | ${fmt(s.retransmissions)} | ${s.errorStanzas} | ${s.zeroLoss ? 'yes' : 'no'} | ${s.sustained ? 'yes' : 'no'} | ${s.oneWayMs.p50} / ${s.oneWayMs.p99} | ${[c.stox, c.prosody, c.clients].map((x) => x ?? '–').join(' / ')} / ${sipp || '–'} | ${s.stoxCpuUsPerMessage ?? '–'} | ${c.others ?? '–'} (${s.busyBeforePercent}) |`,
     );
   }
   log('');
@@ -571,6 +581,7 @@ export function printIm(r: ImResult, log: (line: string) => void = console.log):
   log(`| SIP → XMPP | ${L.s2x.stox.p50} | ${L.s2x.stox.p99} | ${L.s2x.baseline.p50} | ${L.s2x.baseline.p99} | ${L.s2x.addedP50} | ${L.s2x.addedP99} |`);
   log(`| XMPP → SIP | ${L.x2s.stox.p50} | ${L.x2s.stox.p99} | ${L.x2s.baseline.p50} | ${L.x2s.baseline.p99} | ${L.x2s.addedP50} | ${L.x2s.addedP99} |`);
   log(`(the UDP hop, counted in Stox's share: sipp → sipp one-way p50 ${L.udpHop.p50} ms, p99 ${L.udpHop.p99} ms)`);
+  log(`Stox CPU per message at this rate: SIP → XMPP ${L.stoxCpuUsPerMessage.s2x} µs, XMPP → SIP ${L.stoxCpuUsPerMessage.x2s} µs`);
   log('');
   const C = r.confirmation;
   log(`What "no false success" costs, SIP → XMPP at ${fmt(C.rate)}/s (sipp's MESSAGE → 2xx, and one-way to the client; ms, medians)`);

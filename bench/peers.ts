@@ -321,6 +321,8 @@ export class CpuMeter {
   private start = new Map<string, number>();
   private t0 = 0;
   private machine0 = 0;
+  /** Length of the last measured step, in seconds. */
+  seconds = 0;
 
   constructor(private readonly pids: () => Record<string, number | undefined>) {}
 
@@ -333,6 +335,7 @@ export class CpuMeter {
   /** `gone`: CPU seconds of processes of ours that ran during the step and have exited since. */
   end(gone: Record<string, number> = {}): Record<string, number> {
     const seconds = (performance.now() - this.t0) / 1000;
+    this.seconds = seconds;
     const out: Record<string, number> = {};
     let ours = 0;
     for (const [k, used] of Object.entries(gone)) {

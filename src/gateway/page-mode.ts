@@ -1,3 +1,4 @@
+import xml from '@xmpp/xml';
 import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
 import type { Logger } from 'pino';
@@ -76,6 +77,24 @@ interface MappedRecipient {
 }
 
 /**
+ * XMPP → SIP MESSAGEs awaiting their final answer, at most. Past it a message is refused at once with
+ * <resource-constraint/> (type wait, RFC 6120 §8.3.3.18) instead of queueing: under overload each one
+ * holds a SIP client transaction until answered, and without a bound the IM benchmark saw Stox grow past
+ * 1 GB. Normal operation has rate × round trip in flight (tens to hundreds).
+ */
+const MAX_X2S_IN_FLIGHT = 10_000;
+
+/** The stanza's name and addressing, all errorReply needs of the original. */
+function replyHeader(stanza: Element): Element {
+  const attrs: Record<string, string> = {};
+  for (const name of ['from', 'to', 'id']) {
+    const v: unknown = stanza.attrs[name];
+    if (typeof v === 'string') attrs[name] = v;
+  }
+  return xml(stanza.name, attrs);
+}
+
+/**
  * A copy of `s` that shares no memory with the string it was cut from. The parser slices header values
  * out of one string per message, and V8 keeps that whole string alive for as long as any slice lives:
  * the metadata kept for late bounces (up to 100 000 entries) would otherwise hold every message's entire
@@ -106,6 +125,8 @@ export class PageModeBridge {
   private readonly senders = new Map<string, MappedSender>();
   private readonly recipients = new Map<string, MappedRecipient>();
   private readonly xmppSenders = new Map<string, string>();
+  /** XMPP → SIP MESSAGEs sent and not yet answered (final response, timeout or no route). */
+  private x2sInFlight = 0;
   private readonly xmppRecipients = new Map<string, { uri: string; host: string }>();
 
   constructor(
@@ -260,11 +281,17 @@ export class PageModeBridge {
     // A child logger per message is costly at thousands per second; only paths that log build one.
     let childLog: Logger | undefined;
     const log = (): Logger => (childLog ??= this.log.child({ stanzaId, domain: c.component.domain }));
+    // What an error reply needs of the stanza (its name and addresses): the callback below lives until the
+    // SIP side answers, and should not keep the whole received element alive that long.
+    const original = replyHeader(stanza);
     const fail = (e: XmppStanzaError | { condition: string; type?: string; text?: string }): void => {
       const type = 'type' in e && e.type ? e.type : (this.errors.conditionTypes.get(e.condition as StanzaErrorCondition) ?? 'cancel');
       log().info({ condition: e.condition }, 'XMPP message refused');
-      c.component.send(errorReply(stanza, e.condition, type, e.text)).catch((err: Error) => log().warn({ err: err.message }, 'cannot send error reply'));
+      c.component.send(errorReply(original, e.condition, type, e.text)).catch((err: Error) => log().warn({ err: err.message }, 'cannot send error reply'));
     };
+    if (this.x2sInFlight >= MAX_X2S_IN_FLIGHT) {
+      return fail({ condition: 'resource-constraint', type: 'wait', text: 'too many messages awaiting an answer from the SIP side; retry later' });
+    }
     let req: SipRequest;
     try {
       const page = stanzaToXmppPage(stanza);
@@ -289,7 +316,13 @@ export class PageModeBridge {
       return fail({ condition: 'policy-violation', text: `message too large for SIP page mode (${size} > ${this.im.maxMessageBytes} bytes, RFC 3428 §8)` });
     }
     const callId = req.headers.get('call-id');
+    this.x2sInFlight++;
+    let answered = false;
     this.sendSip(req, (status, reason) => {
+      if (!answered) {
+        answered = true;
+        this.x2sInFlight--;
+      }
       if (status !== undefined && status < 300) {
         if (this.log.isLevelEnabled('debug')) log().debug({ callId, status }, 'MESSAGE delivered to SIP');
         return;

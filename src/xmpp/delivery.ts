@@ -34,7 +34,8 @@ export interface DeliveryOptions {
    * Upper bound on messages sent and not yet settled. Past it `deliver` refuses (ComponentUnavailableError,
    * which the SIP side answers 503 with Retry-After) instead of queueing: when the XMPP server falls
    * seconds behind, each waiting message holds its SIP transaction and request, and an unbounded backlog
-   * grew Stox to over 1 GB in the IM benchmark while senders retransmitted into it. Default 20 000.
+   * grew Stox to over 1 GB in the IM benchmark while senders retransmitted into it. Default 10 000
+   * (normal operation has rate × barrier round trip waiting: tens to hundreds).
    */
   maxPending?: number;
   logger: Logger;
@@ -97,7 +98,7 @@ export class DeliveryTracker<M> {
   ) {
     this.lateWindowMs = opts.lateWindowMs ?? 120_000;
     this.maxRemembered = opts.maxRemembered ?? 100_000;
-    this.maxPending = opts.maxPending ?? 20_000;
+    this.maxPending = opts.maxPending ?? 10_000;
   }
 
   onLateBounce(handler: (meta: M, error: StanzaErrorInfo) => void): void {
