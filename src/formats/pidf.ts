@@ -275,18 +275,19 @@ export function isXmlId(s: string): boolean {
   return NC_NAME.test(s);
 }
 
-function noteEls(name: string, notes: readonly PidfNote[]): XmlOutElement[] {
-  return notes.map((n) => ({ name, attrs: [['xml:lang', n.lang]], children: [n.text] }));
+/** `inherited`: the language in scope; a note without one then says xml:lang="" so as not to inherit it. */
+function noteEls(name: string, notes: readonly PidfNote[], inherited?: string): XmlOutElement[] {
+  return notes.map((n) => ({ name, attrs: [['xml:lang', n.lang ?? (inherited === undefined ? undefined : '')]], children: [n.text] }));
 }
 
-function activitiesEl(a: RpidActivities): XmlOutElement {
+function activitiesEl(a: RpidActivities, inherited?: string): XmlOutElement {
   return {
     name: 'rpid:activities',
     // RFC 4480 §5.1: notes first, then the activities.
     children: [
-      ...noteEls('rpid:note', a.notes),
+      ...noteEls('rpid:note', a.notes, inherited),
       ...a.activities.map((name) => ({ name: `rpid:${name}` })),
-      ...noteEls('rpid:other', a.other),
+      ...noteEls('rpid:other', a.other, inherited),
     ],
   };
 }
@@ -311,13 +312,13 @@ function tupleEl(t: PidfTuple): XmlOutElement {
   if (status.length === 0) throw new PidfError('PIDF tuple status needs a child');
   // RFC 3863 §4.1.2 order: status, extensions, contact, note, timestamp.
   const kids: XmlOutElement[] = [{ name: 'status', children: status }];
-  if (t.activities) kids.push(activitiesEl(t.activities));
+  if (t.activities) kids.push(activitiesEl(t.activities, t.lang));
   if (t.userInput) kids.push(userInputEl(t.userInput));
   // parsePidf keeps the priority of a `<contact>` without a URI: written back empty, it is kept again.
   if (t.contact !== undefined || t.priority !== undefined) {
     kids.push({ name: 'contact', attrs: [['priority', t.priority]], children: t.contact === undefined ? [] : [t.contact] });
   }
-  kids.push(...noteEls('note', t.notes));
+  kids.push(...noteEls('note', t.notes, t.lang));
   if (t.timestamp !== undefined) kids.push({ name: 'timestamp', children: [t.timestamp] });
   return { name: 'tuple', attrs: [['id', t.id], ['xml:lang', t.lang]], children: kids };
 }

@@ -134,6 +134,16 @@ describe('parsePidf (RFC 3863 §4.1, RFC 4479, RFC 4480)', () => {
 });
 
 describe('buildPidf', () => {
+  it('writes xml:lang="" on a note without language inside a tuple that has one, so it does not inherit it (found by fuzzing)', () => {
+    const doc = parsePidf(
+      '<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:a@example.com"><tuple id="t" xml:lang="en"><status><basic>open</basic>' +
+        '<activities xmlns="urn:ietf:params:xml:ns:pidf:rpid"><note xml:lang="">n</note><busy/></activities></status><note xml:lang="">none</note><note>english</note></tuple></presence>',
+    );
+    expect(doc.tuples[0]?.notes).toEqual([{ text: 'none' }, { text: 'english', lang: 'en' }]);
+    expect(doc.tuples[0]?.activities?.notes).toEqual([{ text: 'n' }]);
+    expect(parsePidf(buildPidf(doc))).toEqual(doc);
+  });
+
   it('keeps the priority of a contact without a URI, as parsePidf reports it (found by fuzzing)', () => {
     const doc = parsePidf('<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:a@example.com"><tuple id="t"><status><basic>open</basic></status><contact priority="0.5"></contact></tuple></presence>');
     expect(doc.tuples[0]).toMatchObject({ priority: '0.5' });
