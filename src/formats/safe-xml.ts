@@ -339,7 +339,49 @@ export function parseSafeXmlFastPathOnly(input: Buffer | Uint8Array | string, li
   return fastTree(text, lim);
 }
 
+/**
+ * Start tags outside comments, CDATA sections and PIs, and the deepest nesting they reach, in one indexOf
+ * pass: upper bounds (a `>` inside an attribute value can hide a self-closing tag, which only changes
+ * which refusal is reported). fast-xml-parser's validator and parser cost microseconds per element, so
+ * 64 KiB of `<a/>` took over 100 ms before the tree walk's element cap refused it.
+ */
+function countTags(s: string): { elements: number; depth: number } {
+  let elements = 0;
+  let depth = 0;
+  let deepest = 0;
+  for (let i = s.indexOf('<'); i >= 0; i = s.indexOf('<', i + 1)) {
+    const c = s.charCodeAt(i + 1);
+    let skipTo: number;
+    if (c === 33 /* ! */) {
+      if (s.startsWith('<!--', i)) skipTo = s.indexOf('-->', i + 4);
+      else if (s.startsWith('<![CDATA[', i)) skipTo = s.indexOf(']]>', i + 9);
+      else continue;
+    } else if (c === 63 /* ? */) {
+      skipTo = s.indexOf('?>', i + 2);
+    } else if (c === 47 /* / */) {
+      depth--;
+      continue;
+    } else {
+      elements++;
+      const gt = s.indexOf('>', i + 1);
+      if (gt < 0) break;
+      if (s.charCodeAt(gt - 1) !== 47 /* / */ && ++depth > deepest) deepest = depth;
+      continue;
+    }
+    // Unterminated: the validator refuses it, cheaply.
+    if (skipTo < 0) break;
+    i = skipTo;
+  }
+  return { elements, depth: deepest };
+}
+
 function fullTree(text: string, lim: SafeXmlLimits): XmlNode {
+  const tags = countTags(text);
+  if (tags.elements > lim.maxElements) {
+    throw tags.depth > lim.maxDepth
+      ? new SafeXmlError('too-deep', `nesting deeper than ${lim.maxDepth}`)
+      : new SafeXmlError('too-many-elements', `more than ${lim.maxElements} elements`);
+  }
   const valid = XMLValidator.validate(text, { allowBooleanAttributes: false });
   if (valid !== true) throw new SafeXmlError('not-well-formed', valid.err.msg);
 
@@ -523,7 +565,8 @@ class FastReader {
         const d = s.charCodeAt(this.i);
         if (d === Ch.Gt || d === Ch.Slash) break;
         const attr = this.name();
-        if (seen?.includes(attr)) throw GIVE_UP;
+        // A linear duplicate check is quadratic in attributes: many of them are no plain document anyway.
+        if (seen !== undefined && (seen.length >= 32 || seen.includes(attr))) throw GIVE_UP;
         (seen ??= []).push(attr);
         this.skipSpace();
         if (s.charCodeAt(this.i) !== Ch.Eq) throw GIVE_UP;
