@@ -194,6 +194,17 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
   const procs = new Processes();
   const dir = tempDir('stox-bench-im-');
   let rss: RssSampler | undefined;
+  // Interrupted (Ctrl-C, a timeout's SIGTERM): stop what was started and remove the temp dir, then die of
+  // the same signal, the handler being gone by then.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    rss?.stop();
+    void procs.stopAll().finally(() => {
+      dir.remove();
+      process.kill(process.pid, signal);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const users = Array.from({ length: o.users }, (_, i) => ({ name: `u${i}`, password: `pw${i}` }));
     const prosody = await startProsody(procs, join(dir.path, 'prosody'), DOMAIN, [{ domain: SIP_DOMAIN, secret: SECRET }]);
@@ -542,6 +553,8 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       durationSeconds: Math.round((performance.now() - began) / 1000),
     };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     rss?.stop();
     await procs.stopAll();
     dir.remove();
