@@ -3,6 +3,8 @@ import { cpus, getPriority, setPriority, totalmem } from 'node:os';
 import { packageFile } from '../src/package-root.js';
 import { benchOptions, type OptionsRun } from './sip-options.js';
 import { benchParse } from './sip-parse.js';
+import { benchIm, imOptionsFromEnv, printIm } from './im.js';
+import { benchPresence, presenceReport } from './presence.js';
 
 /**
  * `npm run bench`: every benchmark beside a baseline measured in the same run. Prints a table and writes
@@ -60,6 +62,20 @@ async function main(): Promise<void> {
       for (const r of p.search) console.log(row(`${name}${r.clean ? '' : ' (not clean)'}`, r));
     }
     console.log(`max clean rate: sipp UAS ${f0(o.baseline.maxCleanRate)}/s, Stox ${f0(o.stox.maxCleanRate)}/s\n`);
+  }
+
+  if (want('im')) {
+    const im = await benchIm(imOptionsFromEnv(), (line) => console.error(line));
+    results.im = im;
+    printIm(im);
+    console.log();
+  }
+
+  if (want('presence')) {
+    const presence = await benchPresence({}, (line) => console.error(line));
+    results.presence = presence;
+    console.log(presenceReport(presence));
+    console.log();
   }
 
   mkdirSync(packageFile('bench/results'), { recursive: true });
