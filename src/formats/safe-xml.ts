@@ -200,6 +200,9 @@ function firstKey(o: FxpNode): string | undefined {
   return undefined;
 }
 
+/** NameChars that are not NameStartChars (XML 1.0 §2.3): they may not open a local name either. */
+const NOT_NAME_START = /^[-.0-9\u00b7\u0300-\u036f\u203f\u2040]/;
+
 function qname(raw: string, what: string): [prefix: string, local: string] {
   // fast-xml-parser's validator trims a tag name with String.trim() but its parser splits at /\s/, so
   // `<` + U+00A0 (or U+2028, U+FEFF …) + name passes the one and comes out of the other nameless.
@@ -209,6 +212,8 @@ function qname(raw: string, what: string): [prefix: string, local: string] {
   const prefix = raw.slice(0, i);
   const local = raw.slice(i + 1);
   if (prefix === '' || local === '' || local.includes(':')) throw new SafeXmlError('namespace', `malformed ${what} name`);
+  // `p:2x` is an XML Name, which is all fast-xml-parser checks, but its local part is no NCName.
+  if (NOT_NAME_START.test(local)) throw new SafeXmlError('namespace', `malformed ${what} name`);
   return [prefix, local];
 }
 

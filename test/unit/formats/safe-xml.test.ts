@@ -116,6 +116,13 @@ describe('parseSafeXml: character data and references', () => {
 });
 
 describe('parseSafeXml: hostile documents', () => {
+  it('refuses a prefixed name whose local part is no NCName (found by fuzzing)', () => {
+    for (const doc of ['<p:a xmlns:p="urn:x"><p:2b/></p:a>', '<p:a xmlns:p="urn:x"><b p:-c="1"/></p:a>', '<p:.a xmlns:p="urn:x"/>']) {
+      expect(problemOf(doc)).toBe('namespace');
+    }
+    expect(parseSafeXml('<p:a xmlns:p="urn:x"><p:b2-c.d/></p:a>').children).toHaveLength(1);
+  });
+
   it('refuses a tag opened with a non-ASCII space, which fast-xml-parser reads as a nameless element (found by fuzzing)', () => {
     for (const doc of ['<\u00a0presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:a@b"></presence>', '<a><\u2028b/></a>', '<\ufeffp:a xmlns:p="urn:x"/>']) {
       expect(problemOf(doc)).toBe('not-well-formed');
