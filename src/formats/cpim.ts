@@ -247,6 +247,7 @@ function parseNsValue(value: string): { prefix?: string; uri: string } {
 export function unescapeCpimValue(raw: string): string {
   if (!raw.includes('\\')) return raw;
   let out = '';
+  let codeUnits = false;
   for (let i = 0; i < raw.length; i++) {
     const c = raw[i] ?? '';
     if (c !== '\\') {
@@ -258,6 +259,7 @@ export function unescapeCpimValue(raw: string): string {
     i++;
     if (e === 'u' && /^[0-9A-Fa-f]{4}$/.test(raw.slice(i + 1, i + 5))) {
       out += String.fromCharCode(parseInt(raw.slice(i + 1, i + 5), 16));
+      codeUnits = true;
       i += 4;
     } else if (e === 'b') out += '\b';
     else if (e === 't') out += '\t';
@@ -265,8 +267,11 @@ export function unescapeCpimValue(raw: string): string {
     else if (e === 'r') out += '\r';
     else out += e;
   }
-  return out;
+  // A surrogate escape without its pair (`\ud834` alone) is no character: UTF-8 and XML cannot carry it.
+  return codeUnits ? out.replace(LONE_SURROGATE, '\ufffd') : out;
 }
+
+const LONE_SURROGATE = /[\ud800-\udfff]/gu;
 
 /**
  * Encodes text for a header value per RFC 3862 §2.3.1: backslash and every control character escaped,

@@ -139,6 +139,12 @@ describe('CPIM escapes (RFC 3862 §2.3)', () => {
     expect(unescapeCpimValue(escapeCpimValue(s))).toBe(s);
   });
 
+  it('decodes a \\u surrogate pair to one character and a lone surrogate escape to U+FFFD (found by fuzzing)', () => {
+    expect(unescapeCpimValue('a\\ud83d\\ude00b')).toBe('a\u{1f600}b');
+    expect(unescapeCpimValue('\\ud834jied')).toBe('\ufffdjied');
+    expect(unescapeCpimValue('x\\udc00')).toBe('x\ufffd');
+  });
+
   it('escapes spaces at either end, which a reader would otherwise trim away (found by fuzzing)', () => {
     expect(escapeCpimValue('  a b ')).toBe('\\u0020\\u0020a b\\u0020');
     const built = buildCpim({ from: { uri: 'sip:a@example.com' }, to: { uri: 'sip:b@example.org' }, subject: [{ text: ' hi ' }], contentType: 'text/plain', body: 'x' });
