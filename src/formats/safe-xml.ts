@@ -200,8 +200,11 @@ function firstKey(o: FxpNode): string | undefined {
   return undefined;
 }
 
-/** NameChars that are not NameStartChars (XML 1.0 §2.3): they may not open a local name either. */
-const NOT_NAME_START = /^[-.0-9\u00b7\u0300-\u036f\u203f\u2040]/;
+/** Whether `s` opens with a NameChar that is no NameStartChar (XML 1.0 §2.3): no local name may. */
+function opensWithNameCharOnly(s: string): boolean {
+  const c = s.charCodeAt(0);
+  return c === 0x2d || c === 0x2e || (c >= 0x30 && c <= 0x39) || c === 0xb7 || (c >= 0x300 && c <= 0x36f) || c === 0x203f || c === 0x2040;
+}
 
 function qname(raw: string, what: string): [prefix: string, local: string] {
   // fast-xml-parser's validator trims a tag name with String.trim() but its parser splits at /\s/, so
@@ -213,7 +216,7 @@ function qname(raw: string, what: string): [prefix: string, local: string] {
   const local = raw.slice(i + 1);
   if (prefix === '' || local === '' || local.includes(':')) throw new SafeXmlError('namespace', `malformed ${what} name`);
   // `p:2x` is an XML Name, which is all fast-xml-parser checks, but its local part is no NCName.
-  if (NOT_NAME_START.test(local)) throw new SafeXmlError('namespace', `malformed ${what} name`);
+  if (opensWithNameCharOnly(local)) throw new SafeXmlError('namespace', `malformed ${what} name`);
   return [prefix, local];
 }
 
