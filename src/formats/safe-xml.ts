@@ -383,7 +383,45 @@ function countTags(s: string): { elements: number; depth: number } {
   return { elements, depth: deepest };
 }
 
+/**
+ * U+FEFF and U+1680 are XML name characters, but fast-xml-parser's parser splits names at /\s/, which
+ * includes them: `a\uFEFFb="1"` passes its validator and comes out as an attribute named `b`.
+ */
+const NAME_SPLITTER = /[\ufeff\u1680]/;
+
+/** Whether a NAME_SPLITTER character stands in a tag outside quotes (where only names and spaces are). */
+function nameSplitterInTag(s: string): boolean {
+  let inTag = false;
+  let quote = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!inTag) {
+      if (c !== 60 /* < */) continue;
+      let skipTo = -1;
+      if (s.startsWith('<!--', i)) skipTo = s.indexOf('-->', i + 4);
+      else if (s.startsWith('<![CDATA[', i)) skipTo = s.indexOf(']]>', i + 9);
+      else inTag = true;
+      if (!inTag) {
+        if (skipTo < 0) return false;
+        i = skipTo;
+      }
+    } else if (quote !== 0) {
+      if (c === quote) quote = 0;
+    } else if (c === 34 || c === 39) {
+      quote = c;
+    } else if (c === 62 /* > */) {
+      inTag = false;
+    } else if (c === 0xfeff || c === 0x1680) {
+      return true;
+    }
+  }
+  return false;
+}
+
 function fullTree(text: string, lim: SafeXmlLimits): XmlNode {
+  if (NAME_SPLITTER.test(text) && nameSplitterInTag(text)) {
+    throw new SafeXmlError('not-well-formed', 'U+FEFF or U+1680 in a tag, which the parser would misread');
+  }
   const tags = countTags(text);
   if (tags.elements > lim.maxElements) {
     throw tags.depth > lim.maxDepth

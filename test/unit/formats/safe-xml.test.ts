@@ -116,6 +116,16 @@ describe('parseSafeXml: character data and references', () => {
 });
 
 describe('parseSafeXml: hostile documents', () => {
+  it('refuses U+FEFF and U+1680 inside a tag, where fast-xml-parser would split a name at them (found by fuzzing)', () => {
+    for (const doc of ['<a b="1" x\ufeff340="2"/>', '<a\u1680b/>', '<a><b\ufeffc></b\ufeffc></a>']) {
+      expect(problemOf(doc)).toBe('not-well-formed');
+    }
+    // In text, attribute values and comments they are plain characters.
+    const root = parseSafeXml('<a x="\ufeff\u1680">t\ufeff\u1680<!-- \ufeff --></a>');
+    expect(root.attrs.get('x')).toBe('\ufeff\u1680');
+    expect(text(root)).toBe('t\ufeff\u1680');
+  });
+
   it('refuses a prefixed name whose local part is no NCName (found by fuzzing)', () => {
     for (const doc of ['<p:a xmlns:p="urn:x"><p:2b/></p:a>', '<p:a xmlns:p="urn:x"><b p:-c="1"/></p:a>', '<p:.a xmlns:p="urn:x"/>']) {
       expect(problemOf(doc)).toBe('namespace');
