@@ -3,8 +3,10 @@
  * (e.g. `npm run fuzz`, `npm run fuzz -- sdp 120`, `npm run fuzz -- 30`, `npm run fuzz -- cpim 60 1234`).
  * Defaults: every target, 60 s each, a seed from the clock (printed, so a run can be replayed).
  * Findings are saved to fuzz-out/<target>/ and printed; the exit code is 1 when there was any.
+ * `npm run fuzz -- <target> replay <file>…` runs saved inputs through the target's oracles again.
  */
-import { fuzz, stopWatchdog, type FuzzReport, type FuzzTarget } from './engine.js';
+import { readFileSync } from 'node:fs';
+import { fuzz, seededRandom, stopWatchdog, type FuzzReport, type FuzzTarget } from './engine.js';
 import { target as sipMessage } from './sip-message.fuzz.js';
 import { target as sipUri } from './sip-uri.fuzz.js';
 import { target as cpim } from './cpim.fuzz.js';
@@ -13,12 +15,30 @@ import { target as sdp } from './sdp.fuzz.js';
 
 const TARGETS: readonly FuzzTarget[] = [sipMessage, sipUri, cpim, pidf, sdp];
 
+/** `npm run fuzz -- <target> replay <file>…`: each saved input through the target's oracles once. */
+function replay(name: string, files: string[]): never {
+  const t = TARGETS.find((x) => x.name === name);
+  if (!t || files.length === 0) usage('replay needs a target and at least one file');
+  let failed = false;
+  for (const file of files) {
+    try {
+      console.log(`${file}: ${t.run(readFileSync(file), seededRandom(0))}`);
+    } catch (e) {
+      failed = true;
+      console.log(`${file}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    }
+  }
+  process.exit(failed ? 1 : 0);
+}
+
 function usage(message: string): never {
-  console.error(`${message}\nusage: npm run fuzz -- [${TARGETS.map((t) => t.name).join('|')}|all] [seconds per target, default 60] [seed]`);
+  const names = TARGETS.map((t) => t.name).join('|');
+  console.error(`${message}\nusage: npm run fuzz -- [${names}|all] [seconds per target, default 60] [seed]\n       npm run fuzz -- <${names}> replay <file>…`);
   process.exit(2);
 }
 
 const args = process.argv.slice(2).filter((a) => a !== '--');
+if (args[1] === 'replay') replay(args[0] ?? '', args.slice(2));
 let name = 'all';
 if (args[0] !== undefined && !/^\d+$/.test(args[0])) name = args.shift() ?? 'all';
 const seconds = Number(args[0] ?? 60);
