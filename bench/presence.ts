@@ -57,7 +57,7 @@ export interface PresenceBenchOptions {
 }
 
 export const DEFAULT_PRESENCE_OPTIONS: PresenceBenchOptions = {
-  rates: [3000, 5000, 7000, 9000],
+  rates: [5000, 7000, 9000],
   targetRate: 5000,
   repeats: 3,
   periodMs: 100,
@@ -88,8 +88,12 @@ export interface NotifyStep {
   errorStanzas: number;
   errorSamples?: string[];
   zeroLoss: boolean;
-  /** Zero loss, at most 1 % retransmissions, and the closed loop kept ≥ 95 % of the offered rate. */
-  sustained: boolean;
+  /**
+   * Zero loss and p99 one-way latency within KEPT_UP_P99_MS: no backlog grew during the step. Past its
+   * capacity a path can still lose nothing over a short step while its queue (here: in front of Prosody)
+   * grows the whole time.
+   */
+  keptUp: boolean;
   /** Delivered / the span of their send times: the rate the sender really kept up. */
   achievedRate: number;
   oneWayMs: LatencySummary;
@@ -107,8 +111,8 @@ export interface StoxRun {
   /** Process start → first 200 to an OPTIONS sent every 10 ms from the start. */
   optionsMs: number;
   restored: { x2s: number; s2x: number; dialogs: number };
-  /** From the same log line: reading the store, handing the records to the machines, how late the first paced slot was. */
-  restoreMs: { read: number; handOver: number; firstSlotLate: number };
+  /** From the same log line: loading the dialogs, then the subscriptions, and how late the first paced slot was. */
+  restoreMs: { dialogs: number; subscriptions: number; firstSlotLate: number };
   rssMb: number;
 }
 
@@ -117,11 +121,11 @@ export interface PresenceResult {
   notify?: {
     steps: NotifyStep[];
     stoxMaxZeroLossRate: number | null;
-    stoxMaxSustainedRate: number | null;
+    stoxMaxKeptUpRate: number | null;
     sippMaxZeroLossRate: number | null;
     clientMaxZeroLossRate: number | null;
     /** Medians over the repeats at the target rate. */
-    target: { rate: number; runs: number; zeroLossRuns: number; achievedRate: number; p50Ms: number; p99Ms: number; stoxCpuPercent: number };
+    target: { rate: number; runs: number; zeroLossRuns: number; keptUpRuns: number; achievedRate: number; p50Ms: number; p99Ms: number; stoxCpuPercent: number; stoxCpuUsPerNotify: number };
     /** Rows a live Stox wrote vs the generated ones (empty: same shape). */
     storeShapeDifferences: string[];
   };
@@ -149,6 +153,8 @@ export interface PresenceResult {
   durationSeconds: number;
 }
 
+/** p99 one-way latency (ms) under which a step counts as kept up (see NotifyStep.keptUp). */
+const KEPT_UP_P99_MS = 1000;
 const DOMAIN = 'xmpp.test';
 const SIP_DOMAIN = 'sip.test';
 const SECRET = 'bench-secret';
@@ -215,7 +221,7 @@ class Clients {
  * a second, and returns the busy share last seen: the 2 cores are shared with other work, which would
  * otherwise be measured as ours.
  */
-async function waitForQuietMachine(maxBusyPercent = 40, maxWaitMs = 10_000): Promise<number> {
+async function waitForQuietMachine(maxBusyPercent = 40, maxWaitMs = 5_000): Promise<number> {
   const deadline = performance.now() + maxWaitMs;
   for (;;) {
     const b0 = machineBusySeconds();
@@ -314,8 +320,7 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
     return s;
   };
 
-  const finish = (s: Omit<NotifyStep, 'sustained'>): NotifyStep =>
-    record({ ...s, sustained: s.zeroLoss && s.retransmissions <= s.expected / 100 && s.achievedRate >= 0.95 * s.offeredRate });
+  const finish = (s: Omit<NotifyStep, 'keptUp'>): NotifyStep => record({ ...s, keptUp: s.zeroLoss && s.oneWayMs.p99 <= KEPT_UP_P99_MS });
 
   // With random phases over one period, the first send is near 0 and the last near loops × period.
   const spanRate = (n: number, firstUs: number, lastUs: number): number => (n > 1 && lastUs > firstUs ? Math.round(n / ((lastUs - firstUs) / 1e6)) : 0);
@@ -513,24 +518,27 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
     live.close();
   }
 
-  const best = (path: NotifyStep['path'], key: 'zeroLoss' | 'sustained'): number | null => {
-    const ok = steps.filter((s) => s.path === path && s.phase === 'search' && s[key]).map((s) => s.offeredRate);
+  /** The highest achieved rate among the search steps of `path` that met `key`. */
+  const best = (path: NotifyStep['path'], key: 'zeroLoss' | 'keptUp'): number | null => {
+    const ok = steps.filter((s) => s.path === path && s.phase === 'search' && s[key]).map((s) => s.achievedRate);
     return ok.length > 0 ? Math.max(...ok) : null;
   };
   return {
     steps,
     stoxMaxZeroLossRate: best('stox', 'zeroLoss'),
-    stoxMaxSustainedRate: best('stox', 'sustained'),
+    stoxMaxKeptUpRate: best('stox', 'keptUp'),
     sippMaxZeroLossRate: best('sipp-sipp', 'zeroLoss'),
     clientMaxZeroLossRate: best('client-client', 'zeroLoss'),
     target: {
       rate: o.targetRate,
       runs: targetRuns.length,
       zeroLossRuns: targetRuns.filter((s) => s.zeroLoss).length,
+      keptUpRuns: targetRuns.filter((s) => s.keptUp).length,
       achievedRate: median(targetRuns.map((s) => s.achievedRate)),
       p50Ms: median(targetRuns.map((s) => s.oneWayMs.p50)),
       p99Ms: median(targetRuns.map((s) => s.oneWayMs.p99)),
       stoxCpuPercent: median(targetRuns.map((s) => s.cpuPercent.stox ?? NaN)),
+      stoxCpuUsPerNotify: median(targetRuns.map((s) => s.stoxCpuUsPerNotify ?? NaN)),
     },
     storeShapeDifferences,
   };
@@ -619,7 +627,7 @@ async function stoxOnStore(procs: Processes, r: StoreRunOptions): Promise<StoxRu
     const restoredLine = (await proc.waitFor(/\{[^\n]*"msg":"presence state restored"[^\n]*\}/, 60_000))[0];
     const startedLine = (await proc.waitFor(/\{[^\n]*"msg":"Stox started"[^\n]*\}/, 60_000))[0];
     const answeredAt = await options.answered;
-    const restored = JSON.parse(restoredLine) as { time: number; x2s: number; s2x: number; dialogs: number; readMs?: number; handOverMs?: number; firstSlotLateMs?: number };
+    const restored = JSON.parse(restoredLine) as { time: number; x2s: number; s2x: number; dialogs: number; dialogsMs?: number; subscriptionsMs?: number; firstSlotLateMs?: number };
     const started = JSON.parse(startedLine) as { time: number };
     await sleep(r.settleMs);
     const samples: number[] = [];
@@ -637,7 +645,7 @@ async function stoxOnStore(procs: Processes, r: StoreRunOptions): Promise<StoxRu
       startedMs: started.time - spawnedWall,
       optionsMs: Math.round(answeredAt - spawned),
       restored: { x2s: restored.x2s, s2x: restored.s2x, dialogs: restored.dialogs },
-      restoreMs: { read: restored.readMs ?? NaN, handOver: restored.handOverMs ?? NaN, firstSlotLate: restored.firstSlotLateMs ?? NaN },
+      restoreMs: { dialogs: restored.dialogsMs ?? NaN, subscriptions: restored.subscriptionsMs ?? NaN, firstSlotLate: restored.firstSlotLateMs ?? NaN },
       rssMb: Math.round(median(samples) * 10) / 10,
     };
   } finally {
@@ -741,7 +749,8 @@ async function resumePart(o: PresenceBenchOptions, procs: Processes, dir: string
           settleMs: 0,
           whileRunning: async () => {
             const sinkFrom = performance.now();
-            await sleep(o.resumeObserveSeconds * 1000 + 500);
+            // The first re-SUBSCRIBE goes out after the restore head start (up to ~2 s at 100k rows).
+            await sleep(o.resumeObserveSeconds * 1000 + 2500);
             const times = readLines(log).map(Number).filter(Number.isFinite);
             const first = Math.min(...times);
             const secs = new Array<number>(o.resumeObserveSeconds).fill(0);
@@ -819,19 +828,20 @@ export function presenceReport(r: PresenceResult): string {
     lines.push(
       `Presence, SIP NOTIFY → XMPP presence: sipp notifier → Stox → Prosody → XMPP clients; ${o.loops} NOTIFYs per dialog, one every ${o.periodMs} ms after the last 200, dialogs = rate × ${o.periodMs / 1000} s`,
       'baselines in the same run: sipp notifier → sipp subscriber (same dialogs and rate), XMPP client → Prosody → client (directed presence, same rate)',
-      '| path | offered/s | dialogs | delivered / expected | retrans | failed calls | errors | achieved/s | one-way ms p50 / p99 | CPU % (stox / prosody / clients / sipp / others) |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+      `(backlog): zero loss, but p99 one-way latency over ${KEPT_UP_P99_MS} ms, a queue that grew during the step; Stox µs: Stox's CPU time per NOTIFY of the load`,
+      '| path | offered/s | dialogs | delivered / expected | retrans | failed calls | errors | achieved/s | one-way ms p50 / p99 | CPU % (stox / prosody / clients / sipp / others) | Stox µs |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
     );
     for (const s of n.steps.filter((x) => x.phase !== 'warmup')) {
       const c = s.cpuPercent;
       const cpu = [c.stox, c.prosody, c.clients, c.sipp ?? ((c.sippNotifier ?? 0) + (c.sippSubscriber ?? 0) || undefined), c.others].map((x) => (x === undefined ? '–' : String(x))).join(' / ');
       lines.push(
-        `| ${s.path}${s.phase === 'repeat' ? ' (repeat)' : ''}${s.zeroLoss ? '' : ' **LOSS**'} | ${f0(s.offeredRate)} | ${s.dialogs || '–'} | ${s.delivered} / ${s.expected} | ${s.retransmissions} | ${s.failedCalls} | ${s.errorStanzas} | ${f0(s.achievedRate)} | ${s.oneWayMs.p50} / ${s.oneWayMs.p99} | ${cpu} |`,
+        `| ${s.path}${s.phase === 'repeat' ? ' (repeat)' : ''}${s.zeroLoss ? (s.keptUp ? '' : ' (backlog)') : ' **LOSS**'} | ${f0(s.offeredRate)} | ${s.dialogs || '–'} | ${s.delivered} / ${s.expected} | ${s.retransmissions} | ${s.failedCalls} | ${s.errorStanzas} | ${f0(s.achievedRate)} | ${s.oneWayMs.p50} / ${s.oneWayMs.p99} | ${cpu} | ${s.stoxCpuUsPerNotify ?? '–'} |`,
       );
     }
     lines.push(
-      `max zero-loss rate: Stox ${f0(n.stoxMaxZeroLossRate)}/s (sustained, ≤ 1 % retransmissions and ≥ 95 % achieved: ${f0(n.stoxMaxSustainedRate)}/s), sipp → sipp ${f0(n.sippMaxZeroLossRate)}/s, client → client ${f0(n.clientMaxZeroLossRate)}/s (highest rate tried: ${f0(Math.max(...o.rates))}/s)`,
-      `at the target ${f0(n.target.rate)}/s, median of ${n.target.runs} runs: ${n.target.zeroLossRuns}/${n.target.runs} with zero loss, achieved ${f0(n.target.achievedRate)}/s, one-way p50 ${n.target.p50Ms} ms, p99 ${n.target.p99Ms} ms, Stox CPU ${n.target.stoxCpuPercent} % of a core`,
+      `highest achieved rate with zero loss: Stox ${f0(n.stoxMaxZeroLossRate)}/s (also keeping up, p99 ≤ ${KEPT_UP_P99_MS} ms: ${f0(n.stoxMaxKeptUpRate)}/s), sipp → sipp ${f0(n.sippMaxZeroLossRate)}/s, client → client ${f0(n.clientMaxZeroLossRate)}/s (highest rate offered: ${f0(Math.max(...o.rates))}/s)`,
+      `offered ${f0(n.target.rate)}/s (the target), median of ${n.target.runs} runs: ${n.target.zeroLossRuns}/${n.target.runs} with zero loss, ${n.target.keptUpRuns}/${n.target.runs} keeping up; achieved ${f0(n.target.achievedRate)}/s, one-way p50 ${n.target.p50Ms} ms, p99 ${n.target.p99Ms} ms; Stox ${n.target.stoxCpuPercent} % of a core, ${n.target.stoxCpuUsPerNotify} µs CPU per NOTIFY`,
       `generated store rows vs the rows this Stox wrote: ${n.storeShapeDifferences.length === 0 ? 'same shape' : n.storeShapeDifferences.join('; ')}`,
       '',
     );
@@ -853,11 +863,11 @@ export function presenceReport(r: PresenceResult): string {
     const x = r.resume;
     lines.push(
       `Presence, resume after a restart with ${f0(x.subscriptions.x2s + x.subscriptions.s2x)} persisted subscriptions (${f0(x.subscriptions.x2s)} X2S + ${f0(x.subscriptions.s2x)} S2X), presence.resumePerSecond ${x.resumePerSecond}, ${x.runs.length} runs`,
-      '| run | restored, ms (reading the store / handing over) | Stox started, ms | OPTIONS answered, ms | re-SUBSCRIBEs/s at the sipp UAS | max per 100 ms | S2X probes/s at the XMPP server |',
+      '| run | restored, ms (dialogs / subscriptions; first paced slot late by) | Stox started, ms | OPTIONS answered, ms | re-SUBSCRIBEs/s at the sipp UAS | max per 100 ms | S2X probes/s at the XMPP server |',
       '|---|---:|---:|---:|---|---:|---|',
       ...x.runs.map(
         (run, i) =>
-          `| ${i + 1} | ${run.restoredMs} (${run.restoreMs.read} / ${run.restoreMs.handOver}) | ${run.startedMs} | ${run.optionsMs} | ${run.subscribesPerSecond.join(', ')} | ${run.max100msBurst} | ${run.probesPerSecond.join(', ')} |`,
+          `| ${i + 1} | ${run.restoredMs} (${run.restoreMs.dialogs} / ${run.restoreMs.subscriptions}; ${run.restoreMs.firstSlotLate}) | ${run.startedMs} | ${run.optionsMs} | ${run.subscribesPerSecond.join(', ')} | ${run.max100msBurst} | ${run.probesPerSecond.join(', ')} |`,
       ),
       `median: serving (OPTIONS answered) ${f0(x.optionsMs)} ms after process start; re-SUBSCRIBEs paced at ${f0(x.subscribeRate)}/s (configured ${x.resumePerSecond}/s), S2X probes at ${f0(x.probeRate)}/s`,
       '',
@@ -868,6 +878,7 @@ export function presenceReport(r: PresenceResult): string {
 
 /** `node dist/bench/presence.js [notify|memory|resume ...]`: this benchmark alone. */
 async function main(): Promise<void> {
+  const began = performance.now();
   const parts = process.argv.slice(2).filter((a): a is 'notify' | 'memory' | 'resume' => ['notify', 'memory', 'resume'].includes(a));
   const numbers = (v: string | undefined): number[] | undefined => (v ? v.split(',').map(Number) : undefined);
   const r = await benchPresence(
@@ -877,7 +888,7 @@ async function main(): Promise<void> {
       ...(process.env.BENCH_PRESENCE_PROFILE ? { cpuProfileDir: process.env.BENCH_PRESENCE_PROFILE } : {}),
       ...(process.env.BENCH_PRESENCE_HEAP ? { heapSnapshotDir: process.env.BENCH_PRESENCE_HEAP } : {}),
     },
-    (line) => console.log(line),
+    (line) => console.log(`[${((performance.now() - began) / 1000).toFixed(0)} s] ${line}`),
   );
   console.log();
   console.log(presenceReport(r));
