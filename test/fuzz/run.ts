@@ -15,18 +15,26 @@ import { target as sdp } from './sdp.fuzz.js';
 
 const TARGETS: readonly FuzzTarget[] = [sipMessage, sipUri, cpim, pidf, sdp];
 
-/** `npm run fuzz -- <target> replay <file>…`: each saved input through the target's oracles once. */
+/**
+ * `npm run fuzz -- <target> replay <file>…`: each saved input through the target's oracles again, with
+ * 16 seeds, since targets draw options from the generator (bytes or string, stream or datagram, limits).
+ */
 function replay(name: string, files: string[]): never {
   const t = TARGETS.find((x) => x.name === name);
   if (!t || files.length === 0) usage('replay needs a target and at least one file');
   let failed = false;
   for (const file of files) {
-    try {
-      console.log(`${file}: ${t.run(readFileSync(file), seededRandom(0))}`);
-    } catch (e) {
-      failed = true;
-      console.log(`${file}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    const input = readFileSync(file);
+    const outcomes = new Set<string>();
+    for (let seed = 0; seed < 16; seed++) {
+      try {
+        outcomes.add(t.run(input, seededRandom(seed)));
+      } catch (e) {
+        failed = true;
+        outcomes.add(`FINDING (seed ${seed}): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      }
     }
+    console.log(`${file}:\n  ${[...outcomes].join('\n  ')}`);
   }
   process.exit(failed ? 1 : 0);
 }
@@ -55,7 +63,7 @@ for (const t of chosen) {
   reports.push(r);
   console.log(
     `  ${r.tried} inputs in ${r.seconds.toFixed(1)} s (${Math.round(r.execsPerSecond)}/s), ${r.accepted} accepted, ` +
-      `corpus ${r.corpus}, ${r.signatures} outcomes, slowest ${r.slowestMs.toFixed(1)} ms, heap growth ${r.heapGrowthMb.toFixed(1)} MB, ` +
+      `corpus ${r.corpus}, ${r.signatures} outcomes, slowest input ${r.slowestMs.toFixed(1)} ms (with oracles), heap growth ${r.heapGrowthMb.toFixed(1)} MB, ` +
       `${r.findings.length === 0 ? 'no findings' : `${r.findings.length} findings`}`,
   );
 }
