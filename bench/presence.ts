@@ -98,6 +98,8 @@ export interface NotifyStep {
   /** Delivered / the span of their send times: the rate the sender really kept up. */
   achievedRate: number;
   oneWayMs: LatencySummary;
+  /** NOTIFY sent → its 200 received, at the notifier: how fast Stox (or the sipp subscriber) answers. */
+  answerMs?: LatencySummary;
   cpuPercent: Record<string, number>;
   /** The machine's busy share (% of one core) just before the step: what else was running. */
   busyBeforePercent: number;
@@ -295,11 +297,22 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
         '-nostdin', '-max_recv_loops', '10000', '-buff_size', SIPP_BUFFER,
         '-timeout', `${Math.ceil((startAt - Date.now()) / 1000 + loadSeconds * 3 + 30)}s`,
         '-trace_err', '-error_file', join(dir, `notifier-${step}-errors.log`),
+        '-trace_logs', '-log_file', join(dir, `notifier-${step}.log`),
       ],
       { cwd: dir },
     );
     sipp = p;
     return p;
+  };
+
+  /** The notifier's NOTIFY → 200 times of one step, in ms. */
+  const answerTimes = (step: number): LatencySummary => {
+    const ms: number[] = [];
+    for (const l of readLines(join(dir, `notifier-${step}.log`))) {
+      const [s, t0, t1] = l.trim().split(/\s+/).map(Number);
+      if (s === step && Number.isFinite(t0) && Number.isFinite(t1)) ms.push((t1! - t0!) / 1000);
+    }
+    return summarize(ms);
   };
 
   /** sipp's CPU time can only be read while it runs: the last reading stands for its total. */
@@ -318,7 +331,7 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
   const record = (s: NotifyStep): NotifyStep => {
     steps.push(s);
     progress(
-      `${s.path} @${s.offeredRate}/s (${s.dialogs} dialogs): ${s.delivered}/${s.expected} delivered, ${s.failedCalls} failed calls, ${s.retransmissions} retrans, ${s.errorStanzas} errors → ${s.zeroLoss ? 'zero loss' : 'LOSS'}; achieved ${s.achievedRate}/s; one-way p50 ${s.oneWayMs.p50} p99 ${s.oneWayMs.p99} ms; cpu ${JSON.stringify(s.cpuPercent)}${s.stoxCpuUsPerNotify !== undefined ? `; Stox ${s.stoxCpuUsPerNotify} µs CPU per NOTIFY` : ''}`,
+      `${s.path} @${s.offeredRate}/s (${s.dialogs} dialogs): ${s.delivered}/${s.expected} delivered, ${s.failedCalls} failed calls, ${s.retransmissions} retrans, ${s.errorStanzas} errors → ${s.zeroLoss ? 'zero loss' : 'LOSS'}; achieved ${s.achievedRate}/s; one-way p50 ${s.oneWayMs.p50} p99 ${s.oneWayMs.p99} ms${s.answerMs ? `, NOTIFY answered p50 ${s.answerMs.p50} p99 ${s.answerMs.p99} ms` : ''}; cpu ${JSON.stringify(s.cpuPercent)}${s.stoxCpuUsPerNotify !== undefined ? `; Stox ${s.stoxCpuUsPerNotify} µs CPU per NOTIFY` : ''}`,
     );
     return s;
   };
@@ -389,6 +402,7 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
       zeroLoss: established === dialogs && delivered === expected && st.received === expected && failedCalls === 0 && st.errors === 0,
       achievedRate: spanRate(st.received, st.firstSentUs, st.lastSentUs),
       oneWayMs: st.latencyMs,
+      answerMs: answerTimes(step),
       cpuPercent,
       busyBeforePercent,
       stoxCpuUsPerNotify,
@@ -452,6 +466,7 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
       zeroLoss: oneWay.length === expected && failedCalls === 0,
       achievedRate: spanRate(oneWay.length, first, last),
       oneWayMs: summarize(oneWay),
+      answerMs: answerTimes(step),
       cpuPercent,
       busyBeforePercent,
     });
@@ -841,14 +856,14 @@ export function presenceReport(r: PresenceResult): string {
       `Presence, SIP NOTIFY → XMPP presence: sipp notifier → Stox → Prosody → XMPP clients; ${o.loops} NOTIFYs per dialog, one every ${o.periodMs} ms after the last 200, dialogs = offered rate × ${(o.periodMs + LOOP_OVERHEAD_MS) / 1000} s (the loop period with an instant answerer)`,
       'baselines in the same run: sipp notifier → sipp subscriber (same dialogs and rate), XMPP client → Prosody → client (directed presence, same rate)',
       `(backlog): zero loss, but p99 one-way latency over ${KEPT_UP_P99_MS} ms, a queue that grew during the step; Stox µs: Stox's CPU time per NOTIFY of the load`,
-      '| path | offered/s | dialogs | delivered / expected | retrans | failed calls | errors | achieved/s | one-way ms p50 / p99 | CPU % (stox / prosody / clients / sipp / others) | Stox µs |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
+      '| path | offered/s | dialogs | delivered / expected | retrans | failed calls | errors | achieved/s | one-way ms p50 / p99 | NOTIFY → 200 ms p50 / p99 | CPU % (stox / prosody / clients / sipp / others) | Stox µs |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
     );
     for (const s of n.steps.filter((x) => x.phase !== 'warmup')) {
       const c = s.cpuPercent;
       const cpu = [c.stox, c.prosody, c.clients, c.sipp ?? ((c.sippNotifier ?? 0) + (c.sippSubscriber ?? 0) || undefined), c.others].map((x) => (x === undefined ? '–' : String(x))).join(' / ');
       lines.push(
-        `| ${s.path}${s.phase === 'repeat' ? ' (repeat)' : ''}${s.zeroLoss ? (s.keptUp ? '' : ' (backlog)') : ' **LOSS**'} | ${f0(s.offeredRate)} | ${s.dialogs || '–'} | ${s.delivered} / ${s.expected} | ${s.retransmissions} | ${s.failedCalls} | ${s.errorStanzas} | ${f0(s.achievedRate)} | ${s.oneWayMs.p50} / ${s.oneWayMs.p99} | ${cpu} | ${s.stoxCpuUsPerNotify ?? '–'} |`,
+        `| ${s.path}${s.phase === 'repeat' ? ' (repeat)' : ''}${s.zeroLoss ? (s.keptUp ? '' : ' (backlog)') : ' **LOSS**'} | ${f0(s.offeredRate)} | ${s.dialogs || '–'} | ${s.delivered} / ${s.expected} | ${s.retransmissions} | ${s.failedCalls} | ${s.errorStanzas} | ${f0(s.achievedRate)} | ${s.oneWayMs.p50} / ${s.oneWayMs.p99} | ${s.answerMs ? `${s.answerMs.p50} / ${s.answerMs.p99}` : '–'} | ${cpu} | ${s.stoxCpuUsPerNotify ?? '–'} |`,
       );
     }
     lines.push(
