@@ -132,6 +132,16 @@ export class PresenceBridge {
       pool.set(v, v);
       return v;
     };
+    // Route sets too: every dialog through the same proxy holds the same one (dialog.ts never edits one).
+    const routeSets = new Map<string, string[]>();
+    const routes = (set: string[]): string[] => {
+      const k = set.join('\n');
+      const had = routeSets.get(k);
+      if (had !== undefined) return had;
+      const own = set.map(intern);
+      routeSets.set(k, own);
+      return own;
+    };
     for (const row of this.store.allDialogs()) {
       const x2s = row.role !== 'notifier';
       this.holdDialog({
@@ -144,7 +154,7 @@ export class PresenceBridge {
         localUri: intern(row.localUri),
         remoteUri: x2s ? intern(row.remoteUri) : row.remoteUri,
         remoteTarget: row.remoteTarget !== null && x2s ? intern(row.remoteTarget) : row.remoteTarget,
-        routeSet: row.routeSet.length === 0 ? NO_ROUTES : row.routeSet.map(intern),
+        routeSet: row.routeSet.length === 0 ? NO_ROUTES : routes(row.routeSet),
         role: x2s ? 'subscriber' : 'notifier',
         early: false,
         lastSubscribe: 0,
