@@ -54,6 +54,11 @@ export interface PresenceBenchOptions {
   cpuProfileDir?: string;
   /** When set, each memory run also writes a heap snapshot here (SIGUSR2); see bench/presence-heap.ts. */
   heapSnapshotDir?: string;
+  /**
+   * Also measure the settled RSS (after V8's memory reducer, 10–40 s after start here) in one run per
+   * store. Off by default: it adds about a minute and a half.
+   */
+  settled?: boolean;
 }
 
 export const DEFAULT_PRESENCE_OPTIONS: PresenceBenchOptions = {
@@ -147,7 +152,7 @@ export interface PresenceResult {
     x2sBytesPerSubscription: number;
     s2xBytesPerSubscription: number;
     /** From the one run per kind that waited for the memory reducer. */
-    steady: { emptyRssMb: number; x2sBytesPerSubscription: number; s2xBytesPerSubscription: number };
+    steady?: { emptyRssMb: number; x2sBytesPerSubscription: number; s2xBytesPerSubscription: number };
     storeWriteSeconds: number;
   };
   resume?: {
@@ -626,7 +631,7 @@ interface StoreRunOptions {
   settleMs: number;
   /**
    * Then also wait (at most this long) for V8's memory reducer, which gives back the heap the restore grew
-   * once allocation has been quiet for some seconds (~10–20 s here), and sample RSS again: `steadyRssMb`.
+   * once allocation has been quiet for some seconds (10–40 s after start here), and sample RSS again: `steadyRssMb`.
    */
   steadyMaxMs?: number;
   heapSnapshot?: string;
@@ -700,7 +705,7 @@ async function stoxOnStore(procs: Processes, r: StoreRunOptions): Promise<StoxRu
  * Samples RSS every 500 ms until it has dropped by 5 % or more from `first` and then held within 1 % for
  * 2 s (the memory reducer ran), or `maxMs` passed; returns the last value and when it was read.
  */
-async function steadyRss(pid: number, first: number, spawned: number, maxMs: number): Promise<{ rss: number; at: number }> {
+async function steadyRss(pid: number, first: number, spawned: number, maxMs: number): Promise<{ rss: number; at: number } | undefined> {
   const deadline = performance.now() + maxMs;
   let dropped = false;
   let since = performance.now();
@@ -716,9 +721,9 @@ async function steadyRss(pid: number, first: number, spawned: number, maxMs: num
       since = performance.now();
     }
     last = now;
-    if (dropped && performance.now() - since >= 2000) break;
+    if (dropped && performance.now() - since >= 2000) return { rss: last, at: performance.now() - spawned };
   }
-  return { rss: last, at: performance.now() - spawned };
+  return undefined;
 }
 
 function startSubscribeUas(procs: Processes, dir: string, port: number, log: string): Proc {
@@ -767,8 +772,8 @@ async function memoryPart(o: PresenceBenchOptions, procs: Processes, dir: string
           uasPort,
           resumePerSecond: 1,
           settleMs: 1500,
-          // One run per kind also waits for the steady state: it takes ~20 s, the others are medians of the rest.
-          ...(i === 0 ? { steadyMaxMs: 30_000 } : {}),
+          // One run per kind also waits for the steady state: 10–40 s.
+          ...(i === 0 && o.settled ? { steadyMaxMs: 45_000 } : {}),
           heapSnapshot: heapDir,
         });
         runs[kind].push(run);
@@ -785,7 +790,7 @@ async function memoryPart(o: PresenceBenchOptions, procs: Processes, dir: string
       emptyRssMb,
       x2sBytesPerSubscription: perSub(runs.x2s),
       s2xBytesPerSubscription: perSub(runs.s2x),
-      steady: { emptyRssMb: steadyOf(runs.empty), x2sBytesPerSubscription: steadyPerSub(runs.x2s), s2xBytesPerSubscription: steadyPerSub(runs.s2x) },
+      ...(o.settled ? { steady: { emptyRssMb: steadyOf(runs.empty), x2sBytesPerSubscription: steadyPerSub(runs.x2s), s2xBytesPerSubscription: steadyPerSub(runs.s2x) } } : {}),
       storeWriteSeconds: stores.writeSeconds,
     };
   } finally {
@@ -922,17 +927,18 @@ export function presenceReport(r: PresenceResult): string {
     const m = r.memory;
     const med = (rs: StoxRun[], k: 'rssMb' | 'startedMs' | 'optionsMs'): number => median(rs.map((x) => x[k]));
     const steady = (rs: StoxRun[]): string => {
+      if (!o.settled) return 'not measured';
       const r = rs.find((x) => x.steadyRssMb !== undefined);
-      return r ? `${r.steadyRssMb} (at ${((r.steadyAtMs ?? NaN) / 1000).toFixed(0)} s)` : 'n/a';
+      return r ? `${r.steadyRssMb} (at ${((r.steadyAtMs ?? NaN) / 1000).toFixed(0)} s)` : 'did not settle in 45 s';
     };
     lines.push(
       `Presence, resident memory with ${f0(m.subscriptions)} held subscriptions restored from the store (presence.resumePerSecond 1, so no refresh runs while measuring; XMPP server: a sink; SIP peer: sipp UAS)`,
-      `right after the restore: median of ${m.empty.length} runs; settled: one run per store, once V8's memory reducer has given back what the restore grew`,
+      `right after the restore: median of ${m.empty.length} runs; settled (BENCH_PRESENCE_SETTLED=1): one run per store, once V8's memory reducer has given back what the restore grew`,
       '| store | VmRSS MB after restore | bytes per subscription (minus empty) | VmRSS MB settled | bytes per subscription settled | restored | process start → Stox started / OPTIONS answered, ms |',
       '|---|---:|---:|---:|---:|---|---:|',
       `| empty | ${med(m.empty, 'rssMb')} | – | ${steady(m.empty)} | – | – | ${med(m.empty, 'startedMs')} / ${med(m.empty, 'optionsMs')} |`,
-      `| ${f0(m.subscriptions)} X2S (XMPP user watches SIP contact) | ${med(m.x2s, 'rssMb')} | ${f0(m.x2sBytesPerSubscription)} | ${steady(m.x2s)} | ${f0(m.steady.x2sBytesPerSubscription)} | ${JSON.stringify(m.x2s[0]?.restored)} | ${med(m.x2s, 'startedMs')} / ${med(m.x2s, 'optionsMs')} |`,
-      `| ${f0(m.subscriptions)} S2X (SIP watcher of XMPP user) | ${med(m.s2x, 'rssMb')} | ${f0(m.s2xBytesPerSubscription)} | ${steady(m.s2x)} | ${f0(m.steady.s2xBytesPerSubscription)} | ${JSON.stringify(m.s2x[0]?.restored)} | ${med(m.s2x, 'startedMs')} / ${med(m.s2x, 'optionsMs')} |`,
+      `| ${f0(m.subscriptions)} X2S (XMPP user watches SIP contact) | ${med(m.x2s, 'rssMb')} | ${f0(m.x2sBytesPerSubscription)} | ${steady(m.x2s)} | ${f0(m.steady?.x2sBytesPerSubscription)} | ${JSON.stringify(m.x2s[0]?.restored)} | ${med(m.x2s, 'startedMs')} / ${med(m.x2s, 'optionsMs')} |`,
+      `| ${f0(m.subscriptions)} S2X (SIP watcher of XMPP user) | ${med(m.s2x, 'rssMb')} | ${f0(m.s2xBytesPerSubscription)} | ${steady(m.s2x)} | ${f0(m.steady?.s2xBytesPerSubscription)} | ${JSON.stringify(m.s2x[0]?.restored)} | ${med(m.s2x, 'startedMs')} / ${med(m.s2x, 'optionsMs')} |`,
       '',
     );
   }
@@ -956,7 +962,8 @@ export function presenceReport(r: PresenceResult): string {
 /**
  * Options from the environment, so `npm run bench` takes them too: BENCH_PRESENCE_PARTS=notify,memory,resume,
  * BENCH_PRESENCE_RATES=6000,8000 (offered NOTIFY/s), BENCH_PRESENCE_PROFILE=DIR (Stox under --cpu-prof in part 1),
- * BENCH_PRESENCE_HEAP=DIR (a heap snapshot per store kind in part 2), BENCH_PRESENCE_KEEP=1 (keep the temp dir).
+ * BENCH_PRESENCE_HEAP=DIR (a heap snapshot per store kind in part 2), BENCH_PRESENCE_SETTLED=1 (settled RSS
+ * too in part 2), BENCH_PRESENCE_KEEP=1 (keep the temp dir).
  */
 export function presenceOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<PresenceBenchOptions> {
   const list = (v: string | undefined): string[] | undefined => (v ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined);
@@ -967,6 +974,7 @@ export function presenceOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Pa
   if (rates && rates.length > 0) o.rates = rates.sort((a, b) => a - b);
   if (env.BENCH_PRESENCE_PROFILE) o.cpuProfileDir = env.BENCH_PRESENCE_PROFILE;
   if (env.BENCH_PRESENCE_HEAP) o.heapSnapshotDir = env.BENCH_PRESENCE_HEAP;
+  if (env.BENCH_PRESENCE_SETTLED === '1') o.settled = true;
   return o;
 }
 
