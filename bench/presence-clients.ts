@@ -16,7 +16,9 @@ import type { Element } from 'ltx';
  */
 
 export type PresenceClientCommand =
-  | { cmd: 'login'; service: string; domain: string; users: Array<{ name: string; password: string }> }
+  /** Users log in as numbers `first`, `first + 1`, …: the `from` of routes. */
+  | { cmd: 'login'; service: string; domain: string; first: number; users: Array<{ name: string; password: string }> }
+  | { cmd: 'logout'; first: number; count: number }
   | { cmd: 'subscribe'; step: number; rate: number; routes: Array<{ from: number; to: string }> }
   | { cmd: 'send'; step: number; rate: number; count: number; routes: Array<{ from: number; to: string }> }
   | { cmd: 'stats'; step: number }
@@ -138,9 +140,9 @@ function scan(socket: Socket): void {
   });
 }
 
-const sockets: Socket[] = [];
+const sockets: Array<Socket | undefined> = [];
 
-async function login(service: string, domain: string, users: Array<{ name: string; password: string }>): Promise<void> {
+async function login(service: string, domain: string, first: number, users: Array<{ name: string; password: string }>): Promise<void> {
   await Promise.all(
     users.map(async (u, i) => {
       const entity = client({ service, domain, username: u.name, password: u.password, resource: 'bench' });
@@ -162,7 +164,7 @@ async function login(service: string, domain: string, users: Array<{ name: strin
       if (!socket) throw new Error(`user ${u.name} has no socket after login`);
       socket.removeAllListeners('data');
       scan(socket);
-      sockets[i] = socket;
+      sockets[first + i] = socket;
     }),
   );
 }
@@ -215,7 +217,13 @@ function stats(step: number): PresenceStepCounts {
 async function handle(c: PresenceClientCommand): Promise<unknown> {
   switch (c.cmd) {
     case 'login':
-      return login(c.service, c.domain, c.users);
+      return login(c.service, c.domain, c.first, c.users);
+    case 'logout':
+      for (let i = c.first; i < c.first + c.count; i++) {
+        sockets[i]?.end('</stream:stream>');
+        sockets[i] = undefined;
+      }
+      return undefined;
     case 'subscribe':
       return paced(c.rate, c.routes.length, (i) => {
         const r = c.routes[i]!;

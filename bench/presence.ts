@@ -110,6 +110,10 @@ export interface NotifyStep {
   busyBeforePercent: number;
   /** Stox's CPU time per NOTIFY of the load (setup excluded): what the rate costs, whatever else runs. */
   stoxCpuUsPerNotify?: number;
+  /** Prosody's CPU time over the same window, per presence delivered. */
+  prosodyCpuUsPerPresence?: number;
+  /** How long after the planned start every subscription had come up (0: in time). */
+  loadStartedLateMs?: number;
 }
 
 export interface StoxRun {
@@ -268,12 +272,19 @@ async function waitCount(count: () => Promise<number> | number, expected: number
 // ------------------------------------------------------------------------------------------ part 1
 
 async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string, progress: (line: string) => void): Promise<NonNullable<PresenceResult['notify']>> {
+  // The baseline's users, then a fresh set of users for each Stox step: each subscription adds a roster
+  // item, and Prosody (internal storage) rewrites a user's whole roster for each, so with one set of users
+  // every step's setup got slower than the last and ran into the load (seen: 0.4 s, 1.5 s, 1.8 s late).
   const users = Array.from({ length: o.users }, (_, i) => ({ name: `u${i}`, password: `pw${i}` }));
+  const stoxSteps = 1 + o.rates.length + Math.max(0, o.repeats - 1);
+  const stepUsers = (k: number): Array<{ name: string; password: string }> => users.map((u) => ({ name: `s${k}${u.name}`, password: u.password }));
   const prosody = await startProsody(procs, join(dir, 'prosody'), DOMAIN, [{ domain: SIP_DOMAIN, secret: SECRET }]);
-  await prosody.register(users);
+  await prosody.register([...users, ...Array.from({ length: stoxSteps }, (_, k) => stepUsers(k)).flat()]);
   const uasPort = await freeUdpPort();
   const clients = new Clients(procs.start(process.execPath, [packageFile('dist/bench/presence-clients.js')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
-  await clients.call({ cmd: 'login', service: `xmpp://127.0.0.1:${prosody.c2sPort}`, domain: DOMAIN, users });
+  const service = `xmpp://127.0.0.1:${prosody.c2sPort}`;
+  await clients.call({ cmd: 'login', service, domain: DOMAIN, first: 0, users });
+  let stoxStepCount = 0;
 
   const sdir = join(dir, 'stox-notify');
   mkdirSync(sdir, { recursive: true });
@@ -343,7 +354,7 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
   const record = (s: NotifyStep): NotifyStep => {
     steps.push(s);
     progress(
-      `${s.path} @${s.offeredRate}/s (${s.dialogs} dialogs): ${s.delivered}/${s.expected} delivered, ${s.failedCalls} failed calls, ${s.retransmissions} retrans, ${s.errorStanzas} errors → ${s.zeroLoss ? 'zero loss' : 'LOSS'}; achieved ${s.achievedRate}/s; one-way p50 ${s.oneWayMs.p50} p99 ${s.oneWayMs.p99} ms${s.answerMs ? `, NOTIFY answered p50 ${s.answerMs.p50} p99 ${s.answerMs.p99} ms` : ''}; cpu ${JSON.stringify(s.cpuPercent)}${s.stoxCpuUsPerNotify !== undefined ? `; Stox ${s.stoxCpuUsPerNotify} µs CPU per NOTIFY` : ''}`,
+      `${s.path} @${s.offeredRate}/s (${s.dialogs} dialogs): ${s.delivered}/${s.expected} delivered, ${s.failedCalls} failed calls, ${s.retransmissions} retrans, ${s.errorStanzas} errors → ${s.zeroLoss ? 'zero loss' : 'LOSS'}; achieved ${s.achievedRate}/s; one-way p50 ${s.oneWayMs.p50} p99 ${s.oneWayMs.p99} ms${s.answerMs ? `, NOTIFY answered p50 ${s.answerMs.p50} p99 ${s.answerMs.p99} ms` : ''}; cpu ${JSON.stringify(s.cpuPercent)}${s.stoxCpuUsPerNotify !== undefined ? `; Stox ${s.stoxCpuUsPerNotify} µs CPU per NOTIFY, Prosody ${s.prosodyCpuUsPerPresence} µs per presence; setup late by ${s.loadStartedLateMs} ms` : ''}`,
     );
     return s;
   };
@@ -373,6 +384,9 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
     const step = ++stepSeq;
     const dialogs = dialogsFor(rate);
     const expected = dialogs * o.loops;
+    const k = stoxStepCount++;
+    const first = (k + 1) * o.users;
+    await clients.call({ cmd: 'login', service, domain: DOMAIN, first, users: stepUsers(k) });
     const busyBeforePercent = await waitForQuietMachine();
     const startAt = startAtFor(dialogs);
     const uas = startNotifier(step, dialogs, startAt);
@@ -382,20 +396,24 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
     await clients.call({ cmd: 'calibrate' });
     cpu.begin();
     const t0 = performance.now();
-    await clients.call({ cmd: 'subscribe', step, rate: SETUP_RATE, routes: Array.from({ length: dialogs }, (_, j) => ({ from: j % o.users, to: `p${step}n${j}@${SIP_DOMAIN}` })) });
+    await clients.call({ cmd: 'subscribe', step, rate: SETUP_RATE, routes: Array.from({ length: dialogs }, (_, j) => ({ from: first + (j % o.users), to: `p${step}n${j}@${SIP_DOMAIN}` })) });
     const stats = (): Promise<PresenceStepCounts> => clients.call<PresenceStepCounts>({ cmd: 'stats', step });
     await waitCount(async () => (await stats()).init, dialogs, Math.max(3000, startAt - Date.now()));
     const setupMs = Math.round(performance.now() - t0);
-    // From here on Stox only handles the load.
+    // From here on Stox only handles the load (Prosody may still be busy with the subscriptions).
     const stoxCpuLoad0 = cpuSeconds(stox.proc.pid);
+    const prosodyCpuLoad0 = cpuSeconds(prosody.proc.pid);
+    const loadStartedLate = Math.max(0, Date.now() - startAt);
     // The notifier exits once every dialog has had its 200s; what is still on its way is waited for.
     const code = await Promise.race([uas.exited, sleep(startAt - Date.now() + loadSeconds * 3000 + 20_000).then(() => 'timeout' as const)]);
     if (code === 'timeout') await uas.stop('SIGTERM', 2000);
     const delivered = await waitCount(async () => (await stats()).received, expected, 20_000);
     const cpuPercent = cpu.end({ sipp: sippCpu() });
     const stoxCpuUsPerNotify = Math.round(((cpuSeconds(stox.proc.pid) - stoxCpuLoad0) * 1e6) / Math.max(1, delivered));
+    const prosodyCpuUsPerPresence = Math.round(((cpuSeconds(prosody.proc.pid) - prosodyCpuLoad0) * 1e6) / Math.max(1, delivered));
     const st = await stats();
     const established = st.init;
+    await clients.call({ cmd: 'logout', first, count: o.users });
     const notifies = sippRows(uas.output()).filter((r) => r.name === 'NOTIFY');
     const failedCalls = sippCounter(uas.output(), 'Failed call');
     return finish({
@@ -418,6 +436,8 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
       cpuPercent,
       busyBeforePercent,
       stoxCpuUsPerNotify,
+      prosodyCpuUsPerPresence,
+      loadStartedLateMs: loadStartedLate,
     });
   };
 
