@@ -12,21 +12,24 @@ import { CpuMeter, Processes, cpuSeconds, freeUdpPort, machineBusySeconds, rssMb
 /**
  * Presence benchmarks (issue 4's "must show"), each beside a same-run baseline where one makes sense.
  *
- * 1. NOTIFY → presence throughput. XMPP users subscribe to SIP contacts through Stox; the SIP side is a
- *    sipp notifier (bench/scenarios/presence-notifier-load.xml) that answers each SUBSCRIBE and then
- *    sends NOTIFYs with a PIDF body in that dialog, one every `periodMs` per dialog, so the offered rate
- *    is dialogs × 1000 / periodMs. Every NOTIFY's note carries the step and its send time; the XMPP
- *    clients (bench/presence-clients.ts, own process) count the presences that arrive.
+ * 1. NOTIFY → presence throughput. XMPP users (a fresh set per step) subscribe to SIP contacts through
+ *    Stox at 400/s; the SIP side is a sipp notifier (bench/scenarios/presence-notifier-load.xml) that
+ *    answers each SUBSCRIBE and, from a common start time, sends NOTIFYs with a PIDF body in that dialog,
+ *    one every `periodMs` after the previous one's 200, so the offered rate is dialogs × 1000 / (periodMs +
+ *    sipp's own loop time) and the achieved rate shows what a slower answerer cost. Every NOTIFY's note
+ *    carries the step and its send time; the XMPP clients (bench/presence-clients.ts, own process) count
+ *    the presences that arrive and their one-way latency; the notifier logs each NOTIFY's answer time.
  *      Stox:      sipp notifier ─NOTIFY→ Stox ─component→ Prosody ─c2s→ XMPP users
  *      baselines: sipp notifier ─NOTIFY→ sipp subscriber (the SIP side alone, same dialogs and rate)
  *                 XMPP user ─directed presence→ Prosody → XMPP user (the XMPP side alone, same rate)
  *    Zero loss: every subscription came up, every NOTIFY of the load got its 200 and produced exactly one
- *    presence at a client, no error stanza.
+ *    presence at a client, no error stanza. Kept up: zero loss and p99 one-way ≤ 1 s (no growing queue).
  * 2. Resident memory per held subscription: a store pre-populated with 100k subscriptions in the shapes
  *    the bridge writes (bench/presence-store.ts; checked against the rows a live Stox wrote in part 1),
  *    Stox started on it with presence.resumePerSecond = 1 so the paced re-SUBSCRIBEs and probes do not run
  *    during the measurement: VmRSS after the restore minus VmRSS of the same Stox on an empty store, per
- *    subscription. X2S and S2X are measured apart. The XMPP server is a sink (bench/presence-xmpp-sink.ts),
+ *    subscription (and, with BENCH_PRESENCE_SETTLED=1, once V8 has given back what the restore grew).
+ *    X2S and S2X are measured apart. The XMPP server is a sink (bench/presence-xmpp-sink.ts),
  *    the SIP peer a sipp UAS that answers SUBSCRIBE 200.
  * 3. Resume after a restart with 100k persisted subscriptions (half each way) at the default pacing:
  *    process start → "presence state restored" → "Stox started" → first OPTIONS answered, and the rate at
