@@ -46,6 +46,10 @@ export class Gateway {
           cert: readFileSync(config.sip.tls.cert, 'utf8'),
           key: readFileSync(config.sip.tls.key, 'utf8'),
           ca: config.sip.tls.ca ? readFileSync(config.sip.tls.ca, 'utf8') : undefined,
+          // With a CA, inbound peers are asked for a certificate so peering.tlsIdentities can match (RFC 5922
+          // §7.3); one that does not verify only counts as no identity, unless the operator refuses those.
+          requestCert: config.sip.tls.ca !== undefined,
+          rejectUnauthorized: config.sip.tls.requireClientCert,
         }
       : undefined;
     this.sip = new SipStack({
@@ -54,6 +58,7 @@ export class Gateway {
       outboundProxy: config.sip.outboundProxy,
       tls,
       maxMessageBytes: config.sip.maxMessageBytes,
+      limits: config.sip.limits,
       userAgent: `${config.sip.userAgent}/${VERSION}`,
       logger: this.log,
       resolver: opts.resolver,

@@ -31,8 +31,15 @@ const tlsFiles = z
     cert: z.string().min(1),
     key: z.string().min(1),
     ca: z.string().min(1).optional(),
+    // Without `ca` no client certificate can verify, so refusing unverified peers would refuse every peer.
+    requireClientCert: z.boolean({ message: 'expected true or false' }).default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((tls, ctx) => {
+    if (tls.requireClientCert && tls.ca === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['requireClientCert'], message: 'needs sip.tls.ca, the CA that signs the peer certificates' });
+    }
+  });
 
 const componentUrl = z.string().regex(/^tcp:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, {
   message: 'expected tcp://host:port',
@@ -63,6 +70,16 @@ const positiveInteger = () => {
   const message = 'expected a positive integer';
   return z.number({ message }).int({ message }).positive({ message });
 };
+
+/** Stream (TCP/TLS) connection limits; UDP has no connections. Defaults in src/sip/transport/types.ts. */
+const transportLimits = z
+  .object({
+    maxConnectionsPerSource: positiveInteger().optional(),
+    maxConnections: positiveInteger().optional(),
+    idleTimeoutMs: positiveInteger().optional(),
+    headerReadTimeoutMs: positiveInteger().optional(),
+  })
+  .strict();
 
 const SIP_ONLY_PEER_KEYS = ['sources', 'tlsIdentities', 'requireTls'] as const;
 
@@ -125,6 +142,7 @@ export const configSchema = z
         tls: tlsFiles.optional(),
         maxMessageBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
         userAgent: z.string().regex(/^[\x20-\x7e]+$/, { message: 'expected printable ASCII' }).default('Stox'),
+        limits: transportLimits.default(() => ({})),
       })
       .strict()
       .superRefine((sip, ctx) => {

@@ -16,7 +16,7 @@ import {
   type ServerTransaction,
   type TransactionTarget,
 } from './transaction/index.js';
-import { createTransport, type ReceivedBytes, type Transport, type TransportLimits } from './transport/index.js';
+import { createTransport, type ReceivedBytes, type Transport, type TransportLimits, type TransportTlsOptions } from './transport/index.js';
 import { UdpTransport } from './transport/udp.js';
 import { parseUri, type SipUri } from './uri.js';
 
@@ -46,7 +46,7 @@ export interface SipStackOptions {
   listen: readonly string[];
   domains: readonly string[];
   outboundProxy?: string;
-  tls?: { cert: string; key: string; ca?: string };
+  tls?: TransportTlsOptions;
   maxMessageBytes: number;
   userAgent: string;
   logger: Logger;
@@ -300,6 +300,7 @@ export class SipStack {
     transport.send(bytes, dest, connectionId).catch((err: Error) => {
       this.stats.dropped['send-failed']++;
       this.log.warn({ callId: msg.headers.get('call-id'), dest, err: err.message }, 'send failed');
+      if (msg.kind === 'request') this.layer?.clientTransportFailed(msg, err);
     });
   }
 
