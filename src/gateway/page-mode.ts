@@ -368,6 +368,11 @@ export class PageModeBridge {
       .request(req, {
         onFinal: (res) => done(res.status, res.reason),
         onTimeout: () => done(undefined),
+        // A refused connection or failed TLS handshake: the next hop is unreachable, not slow.
+        onTransportError: (err) => {
+          this.log.warn({ callId: req.headers.get('call-id'), err: err.message }, 'SIP next hop unreachable');
+          done(undefined, NO_ROUTE);
+        },
       })
       .catch((err: Error) => {
         this.log.warn({ callId: req.headers.get('call-id'), err: err.message }, 'cannot send SIP request');

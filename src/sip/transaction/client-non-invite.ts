@@ -82,6 +82,17 @@ export class ClientNonInviteTransaction implements ClientTransaction {
     });
   }
 
+  /**
+   * The request could not be delivered after `sendRequest` returned (a TCP connect or TLS handshake
+   * failed): RFC 3261 §17.1.4, tell the TU at once and terminate rather than wait for the timeout.
+   */
+  transportFailed(err: Error): void {
+    if (this.current !== 'trying' && this.current !== 'proceeding') return;
+    this.terminate();
+    if (this.handlers.onTransportError) this.handlers.onTransportError(err);
+    else this.handlers.onTimeout();
+  }
+
   private transmit(first: boolean): boolean {
     try {
       this.ctx.sendRequest(this.request, this.target);

@@ -151,6 +151,15 @@ export class TransactionLayer {
     return tx;
   }
 
+  /**
+   * A request `sendRequest` accepted could not be delivered (connection-oriented transports fail
+   * asynchronously). The client transaction it belongs to, if still waiting, reports a transport error.
+   */
+  clientTransportFailed(req: SipRequest, err: Error): void {
+    if (this.closed || req.method === 'ACK') return;
+    this.clients.get(clientKeyForRequest(req))?.transportFailed(err);
+  }
+
   /** Stop every timer and forget every transaction without telling anyone; later input is ignored. */
   close(): void {
     this.closed = true;
