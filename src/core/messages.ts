@@ -39,7 +39,7 @@ import {
   type CpimMessage,
 } from '../formats/cpim.js';
 import { ContentTypeError, parseContentType, type ContentType } from '../formats/content-type.js';
-import { htmlToXhtmlIm, xhtmlToPlainText, xmlCharSafe } from '../formats/xhtml-im.js';
+import { hasMarkupDeclarations, htmlToXhtmlIm, xhtmlToPlainText, xmlCharSafe } from '../formats/xhtml-im.js';
 
 /** RFC 3428 MESSAGE as plain data. */
 export interface SipPage {
@@ -170,6 +170,7 @@ export function sipPageToXmpp(p: SipPage, o: S2XOptions): S2XResult {
     if (content.type === 'text/plain') {
       text = cleanText(decoded.text);
     } else {
+      if (hasMarkupDeclarations(decoded.text)) return fail(400, 'text/html with a DTD or entity declarations is not accepted');
       html = htmlToXhtmlIm(decoded.text);
       text = xhtmlToPlainText(html);
     }

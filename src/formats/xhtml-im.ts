@@ -387,6 +387,16 @@ function findFirst(node: SrcElement, name: string, depth = 0): SrcElement | unde
 }
 
 /**
+ * Whether HTML carries a DTD internal subset or markup declarations (`<!DOCTYPE x [ … ]>`, `<!ENTITY …>`).
+ * HTML never has them (WHATWG HTML §13.1.1 allows only `<!DOCTYPE html>` and legacy strings), so they
+ * mean an XML entity attack such as billion laughs. The tokenizer would not expand them, but it would
+ * let the subset's tail (`]>`, entity values) leak into the text, so the sender is refused instead.
+ */
+export function hasMarkupDeclarations(html: string): boolean {
+  return /<!(?:ENTITY|ELEMENT|ATTLIST|NOTATION)\b|<!DOCTYPE[^>[]*\[/i.test(html);
+}
+
+/**
  * HTML (from a SIP `text/html` body) → `<html xmlns='http://jabber.org/protocol/xhtml-im'>` holding one
  * sanitized `<body xmlns='http://www.w3.org/1999/xhtml'>`. Never throws.
  */
