@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseCidr } from '../core/cidr.js';
 import { FEATURES } from '../core/policy.js';
 import { parseListenUrl } from '../sip/transport/listen-url.js';
+import { parseHttpListen } from '../ops/http-listen.js';
 
 /**
  * The operator contract. Every key here is documented in config/stox.example.yaml; names are fixed once
@@ -19,6 +20,14 @@ const hostname = z
 const listenUrl = z.string().superRefine((value, ctx) => {
   try {
     parseListenUrl(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
+const httpListen = z.string().superRefine((value, ctx) => {
+  try {
+    parseHttpListen(value);
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
@@ -183,6 +192,12 @@ export const configSchema = z
       .strict()
       .default({ subscribeExpires: 3600, minExpires: 60, maxExpires: 3600, notifyIntervalMs: 5000, resumePerSecond: 500 }),
     log: z.object({ level: logLevel.default('info') }).strict().default({ level: 'info' }),
+    // Absent: no HTTP server (no /health, /metrics or admin API).
+    http: z.object({ listen: httpListen }).strict().optional(),
+    process: z
+      .object({ shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(5000) })
+      .strict()
+      .default({ shutdownTimeoutMs: 5000 }),
     // Absent: every remote domain allowed and local domains unrestricted, as before peering existed.
     peering: peering.default(() => ({ default: 'allow' as const, domains: {} })),
   })

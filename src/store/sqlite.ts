@@ -58,6 +58,38 @@ export function openStore(path: string, opts: OpenStoreOptions = {}): Store {
   }
 }
 
+/** What a reader of a store it does not own may do: look, never write. */
+export type ReadOnlyStore = Pick<Store, 'allSubscriptions' | 'countSubscriptions' | 'allDialogs' | 'getDialog' | 'close' | 'schemaVersion'>;
+
+/**
+ * Opens an existing store for reading only (the admin CLI when no instance answers): no migration, no
+ * journal-mode change, so it never touches a file a running or newer Stox owns. Throws StoreError when
+ * the file is missing, StoreSchemaError when it is not a Stox store of this version.
+ */
+export function openStoreReadOnly(path: string): ReadOnlyStore {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw new StoreError(`cannot open store ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    const appId = pragmaNumber(db, 'application_id');
+    const version = pragmaNumber(db, 'user_version');
+    if (appId !== STORE_APPLICATION_ID) {
+      throw new StoreSchemaError(`${path} is not a Stox store (SQLite application_id ${appId})`, path, version, LATEST_SCHEMA_VERSION);
+    }
+    if (version !== LATEST_SCHEMA_VERSION) {
+      throw new StoreSchemaError(`${path} has schema version ${version}; this Stox reads version ${LATEST_SCHEMA_VERSION}`, path, version, LATEST_SCHEMA_VERSION);
+    }
+    return new SqliteStore(db);
+  } catch (err) {
+    db.close();
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(`cannot read store ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
 function checkOwnership(db: Database.Database, path: string): number {
   const appId = pragmaNumber(db, 'application_id');
   const version = pragmaNumber(db, 'user_version');
