@@ -74,7 +74,7 @@ function firstExisting(paths: string[]): string | undefined {
   return paths.find((p) => existsSync(p));
 }
 
-const KAMAILIO_BIN = process.env.KAMAILIO_BIN ?? firstExisting(['/usr/sbin/kamailio', '/usr/local/sbin/kamailio']) ?? 'kamailio';
+export const KAMAILIO_BIN = process.env.KAMAILIO_BIN ?? firstExisting(['/usr/sbin/kamailio', '/usr/local/sbin/kamailio']) ?? 'kamailio';
 const KAMCMD_BIN = process.env.KAMCMD_BIN ?? firstExisting(['/usr/sbin/kamcmd', '/usr/local/sbin/kamcmd']) ?? 'kamcmd';
 /** Debian's db_text table files (their first line is the schema). */
 const DBTEXT_SOURCE = process.env.KAMAILIO_DBTEXT ?? '/usr/share/kamailio/dbtext/kamailio';
@@ -87,6 +87,16 @@ function modulesPath(): string {
   const found = candidates.find((p) => existsSync(join(p, 'presence.so')));
   if (found === undefined) throw new Error('Kamailio modules with presence.so not found: install kamailio and kamailio-presence-modules');
   return found;
+}
+
+/** Whether Kamailio's presence modules are installed (Debian kamailio-presence-modules). */
+export function presenceModulesInstalled(): boolean {
+  try {
+    modulesPath();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
