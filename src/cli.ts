@@ -10,6 +10,12 @@ const HELP = `stox ${VERSION} — SIP/SIMPLE ⇄ XMPP federation gateway
 Usage:
   stox --config FILE          run the gateway with the YAML config FILE
   stox check-config FILE      validate FILE; exit 0 when valid, else print every problem and exit 2
+  stox subscriptions --config FILE
+                              presence subscriptions of the instance at FILE's http.listen, as a
+                              table; with no instance answering, read from FILE's store.path (read-only)
+  stox sessions --config FILE live SIP subscription dialogs and XMPP component streams with their state
+  stox peers --config FILE    peering policy per domain with live accepted/refused counters; with no
+                              instance answering, the policy from FILE alone
   stox --version              print the version
   stox --help                 print this help
 
@@ -77,6 +83,18 @@ export async function main(argv: string[]): Promise<number> {
     if (!tryLoad(file)) return 2;
     process.stdout.write(`${file}: OK\n`);
     return 0;
+  }
+
+  if (command === 'subscriptions' || command === 'sessions' || command === 'peers') {
+    const file = values.config ?? rest[0];
+    if (!file || rest.length > (values.config ? 0 : 1)) {
+      process.stderr.write(`stox: usage: stox ${command} --config FILE\n`);
+      return 2;
+    }
+    const loaded = tryLoad(file);
+    if (!loaded) return 2;
+    const { runAdminCommand } = await import('./ops/admin-cli.js');
+    return runAdminCommand(command, loaded.config, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
   }
 
   if (command !== undefined) {

@@ -17,6 +17,14 @@ import { SipStack, type SipApplication } from './sip/stack.js';
 import { XmppComponent } from './xmpp/component.js';
 import { DeliveryTracker } from './xmpp/delivery.js';
 import { VERSION } from './version.js';
+import { GatewayMetrics } from './ops/metrics.js';
+import { healthReport, type HealthReport } from './ops/health.js';
+import { OpsHttpServer } from './ops/http.js';
+import { parseHttpListen } from './ops/http-listen.js';
+import { localDomains, peersReport, subscriptionsReport, type PeersReport, type SessionsReport, type SubscriptionsReport } from './ops/admin.js';
+import { parseNameAddr } from './sip/header-values.js';
+import type { ServerTransaction } from './sip/transaction/index.js';
+import { errorReply } from './xmpp/message-stanza.js';
 
 /** XMPP features Stox really implements on its users' behalf (advertised in disco#info and caps). */
 const XMPP_FEATURES = ['http://jabber.org/protocol/xhtml-im'];
@@ -38,6 +46,12 @@ export class Gateway {
   readonly store: Store;
   readonly presence: PresenceBridge;
   readonly policy: PolicyGate;
+  readonly metrics: GatewayMetrics;
+  /** Set by `start()` when the config has an `http` section. */
+  http?: OpsHttpServer;
+  /** From `shutdown()` on: new requests are refused, those in flight are answered. */
+  private draining = false;
+  private readonly startedAt = Date.now();
 
   constructor(readonly config: StoxConfig, opts: GatewayOptions = {}) {
     this.log = opts.logger ?? createLogger(config.log.level);
@@ -74,11 +88,22 @@ export class Gateway {
       const delivery = new DeliveryTracker<SentToXmpp>(component, { confirmTimeoutMs: config.im.confirmTimeoutMs, logger: this.log });
       this.components.push({ component, addressing: { domain: c.domain, mode: c.addressing }, delivery });
     }
+    // Read at scrape time only, so the sources may name parts built below.
+    this.metrics = new GatewayMetrics({
+      subscriptions: () => this.presence.counts,
+      sipDialogs: () => this.presence.counts.dialogs,
+      sipTransactions: () => this.sip.transactionCount,
+      messagesInFlight: () => this.pageMode.inFlight,
+      components: () => this.components.map((c) => ({ domain: c.component.domain, connected: c.component.connected })),
+      policyCounters: () => this.policy.current.counters,
+      sipDrops: () => this.sip.stats.dropped,
+    });
+    for (const c of this.components) c.component.onStateChange((state) => this.metrics.componentState(c.component.domain, state));
     const errors = defaultErrorTables();
     this.policy = new PolicyGate(PeeringPolicy.fromConfig(config.peering, peeringLocalFromConfig(config)), this.log);
-    this.pageMode = new PageModeBridge(this.sip, this.components, errors, config.im, this.policy, this.log);
+    this.pageMode = new PageModeBridge(this.sip, this.components, errors, config.im, this.policy, this.log, this.metrics);
     this.store = openStore(config.store.path, { logger: this.log });
-    this.presence = new PresenceBridge(this.sip, this.components, this.store, errors, defaultPresenceTables(), config.presence, systemClock, this.policy, this.log);
+    this.presence = new PresenceBridge(this.sip, this.components, this.store, errors, defaultPresenceTables(), config.presence, systemClock, this.policy, this.log, this.metrics);
   }
 
   private sipApplication(): SipApplication {
@@ -89,16 +114,48 @@ export class Gateway {
       supported: [],
       hasRoute: (target) => xmpp && this.pageMode.hasRoute(target),
       onRequest: (tx, _target, log) => {
-        if (tx.request.method === 'MESSAGE') this.pageMode.onSipMessage(tx, log);
-        else this.presence.onSipRequest(tx, log);
+        if (this.draining && this.refuseWhileDraining(tx)) return;
+        // The synchronous part is the translation and the hand-off to the other side; what follows
+        // (waiting for the XMPP server's barrier) is not translation time.
+        const t0 = performance.now();
+        if (tx.request.method === 'MESSAGE') {
+          this.pageMode.onSipMessage(tx, log);
+          this.metrics.translation('sip_to_xmpp', 'im', (performance.now() - t0) / 1000);
+        } else {
+          this.presence.onSipRequest(tx, log);
+          this.metrics.translation('sip_to_xmpp', 'presence', (performance.now() - t0) / 1000);
+        }
       },
     };
   }
 
   async start(): Promise<void> {
     await this.sip.start(this.sipApplication());
+    if (this.config.http) {
+      // Before the components: /health must answer 503 while they are still connecting.
+      this.http = new OpsHttpServer(parseHttpListen(this.config.http.listen), { health: () => this.health(), metrics: () => this.metricsText(), admin: (name) => this.admin(name) }, this.log);
+      try {
+        await this.http.start();
+      } catch (err) {
+        await this.sip.stop();
+        throw err;
+      }
+    }
     for (const c of this.components) {
-      c.component.onStanza((stanza) => (stanza.name === 'presence' ? this.presence.onStanza(stanza) : this.pageMode.onStanza(c, stanza)));
+      c.component.onStanza((stanza) => {
+        const t0 = performance.now();
+        if (stanza.name === 'presence') {
+          this.presence.onStanza(stanza);
+          this.metrics.translation('xmpp_to_sip', 'presence', (performance.now() - t0) / 1000);
+        } else if (this.draining && stanza.name === 'message' && stanza.attrs.type !== 'error') {
+          this.metrics.message('xmpp_to_sip', 'unavailable');
+          this.metrics.error('xmpp', 'service-unavailable');
+          c.component.send(errorReply(stanza, 'service-unavailable', 'wait', 'gateway shutting down; retry later')).catch(() => undefined);
+        } else {
+          this.pageMode.onStanza(c, stanza);
+          if (stanza.name === 'message') this.metrics.translation('xmpp_to_sip', 'im', (performance.now() - t0) / 1000);
+        }
+      });
       await c.component.start();
     }
     this.presence.restore();
@@ -119,8 +176,89 @@ export class Gateway {
     this.presence.close();
     await Promise.allSettled(this.components.map((c) => c.component.stop()));
     await this.sip.stop();
+    // Every state change was committed when it happened; closing checkpoints the WAL into the file.
     this.store.close();
+    await this.http?.stop();
     this.log.info({ component: 'gateway' }, 'Stox stopped');
+  }
+
+  /**
+   * Graceful shutdown (SIGTERM/SIGINT): new requests get 503 with Retry-After, requests in flight get
+   * their real answer, and whatever is still unanswered after `timeoutMs` gets 503 (never silence, never a
+   * 2xx for a message whose fate is unknown). Then streams close, state is persisted and listeners close.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    const log = this.log.child({ component: 'gateway' });
+    const inFlight = (): { messagesToXmpp: number; messagesToSip: number; presenceRequests: number } => ({
+      messagesToXmpp: this.pageMode.inFlight.s2x,
+      messagesToSip: this.pageMode.inFlight.x2s,
+      presenceRequests: this.presence.pendingRequestCount,
+    });
+    const busy = (): boolean => Object.values(inFlight()).some((n) => n > 0);
+    log.info({ inFlight: inFlight(), timeoutMs }, 'draining: new requests refused, waiting for those in flight');
+    const deadline = Date.now() + timeoutMs;
+    // Polling: the pending work ends in several places (barrier answers, SIP finals, timeouts) and a
+    // shutdown is no hot path.
+    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (busy()) {
+      const cut = inFlight();
+      const retry: Array<[string, string]> = [['retry-after', String(this.config.im.retryAfterSeconds)]];
+      const messages = this.pageMode.refusePending(503, 'Gateway shutting down', retry);
+      const presence = this.presence.refusePending(503, 'Gateway shutting down', retry);
+      log.warn({ cut, answered503: { messages, presence }, timeoutMs }, 'shutdown deadline reached: unanswered SIP requests answered 503; XMPP messages awaiting a SIP answer dropped');
+    } else {
+      log.info('drained: every request in flight has its answer');
+    }
+    await this.stop();
+  }
+
+  private refuseWhileDraining(tx: ServerTransaction): boolean {
+    const req = tx.request;
+    // In-dialog requests keep existing subscriptions healthy and are answered at once; only new work is refused.
+    if (req.method !== 'MESSAGE' && parseNameAddr(req.headers.get('to') ?? '').params.get('tag')) return false;
+    if (req.method === 'MESSAGE') this.metrics.message('sip_to_xmpp', 'unavailable');
+    else this.metrics.presence('sip_to_xmpp', 'rejected');
+    this.metrics.error('sip', 503);
+    tx.respond(this.sip.response(req, 503, 'Gateway shutting down', [['retry-after', String(this.config.im.retryAfterSeconds)]]));
+    return true;
+  }
+
+  health(): HealthReport {
+    return healthReport({
+      version: VERSION,
+      startedAt: this.startedAt,
+      now: Date.now(),
+      draining: this.draining,
+      components: this.components.map((c) => ({ domain: c.component.domain, state: c.component.state })),
+      sipConfigured: this.config.sip.listen,
+      sipBound: this.sip.listeners,
+    });
+  }
+
+  async metricsText(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.metrics.contentType, body: await this.metrics.text() };
+  }
+
+  /** The admin API's reports (`GET /admin/<name>`); undefined for an unknown name. */
+  admin(name: string): SubscriptionsReport | SessionsReport | PeersReport | undefined {
+    switch (name) {
+      case 'subscriptions':
+        return subscriptionsReport(this.store.allSubscriptions(), 'live');
+      case 'sessions': {
+        const f = this.pageMode.inFlight;
+        return {
+          dialogs: this.presence.heldDialogs().map((d) => ({ role: d.role, callId: d.callId, local: d.localUri, remote: d.remoteUri, state: d.confirmed ? 'confirmed' : 'early' })),
+          streams: this.components.map((c) => ({ domain: c.component.domain, server: this.config.xmpp?.server ?? '-', state: c.component.state })),
+          messagesInFlight: { sipToXmpp: f.s2x, xmppToSip: f.x2s },
+        };
+      }
+      case 'peers':
+        return peersReport(this.config.peering, localDomains(this.config), this.policy.current.counters);
+      default:
+        return undefined;
+    }
   }
 }
 
@@ -138,9 +276,19 @@ export async function runGateway(loaded: LoadedConfig): Promise<number> {
       gateway.log.info({ component: 'gateway', signal }, 'shutting down');
       process.off('SIGTERM', shutdown);
       process.off('SIGINT', shutdown);
-      gateway.stop().then(
+      const timeoutMs = loaded.config.process.shutdownTimeoutMs;
+      // The backstop: closing after the drain is bounded too (streams get ~2 s), but a hung close must
+      // not keep the process alive past what the operator configured.
+      setTimeout(() => {
+        gateway.log.fatal({ component: 'gateway', timeoutMs }, 'shutdown did not finish in time; exiting');
+        process.exit(1);
+      }, timeoutMs + 10_000).unref();
+      gateway.shutdown(timeoutMs).then(
         () => resolve(0),
-        () => resolve(1),
+        (err: unknown) => {
+          gateway.log.error({ component: 'gateway', err: (err as Error).message }, 'shutdown failed');
+          resolve(1);
+        },
       );
     };
     process.on('SIGTERM', shutdown);

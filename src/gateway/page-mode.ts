@@ -15,6 +15,7 @@ import type { SipUri } from '../sip/uri.js';
 import { ComponentUnavailableError, type XmppComponent } from '../xmpp/component.js';
 import { DeliveryTracker, type StanzaErrorInfo } from '../xmpp/delivery.js';
 import { PolicyGate } from './policy-gate.js';
+import { noMetrics, type GatewayRecorder, type MessageResult } from '../ops/metrics.js';
 import { errorReply, MessageStanzaError, stanzaToXmppPage, xmppPageToStanza } from '../xmpp/message-stanza.js';
 
 /** What a late bounce needs to tell the SIP sender (README, "Delivery failures"). */
@@ -127,6 +128,8 @@ export class PageModeBridge {
   private readonly xmppSenders = new Map<string, string>();
   /** XMPP → SIP MESSAGEs sent and not yet answered (final response, timeout or no route). */
   private x2sInFlight = 0;
+  /** SIP → XMPP MESSAGEs not answered yet: a shutdown waits for them and answers the rest 503. */
+  private readonly s2xPending = new Set<ServerTransaction>();
   private readonly xmppRecipients = new Map<string, { uri: string; host: string }>();
 
   constructor(
@@ -136,6 +139,7 @@ export class PageModeBridge {
     private readonly im: StoxConfig['im'],
     private readonly gate: PolicyGate,
     logger: Logger,
+    private readonly metrics: GatewayRecorder = noMetrics,
   ) {
     this.log = logger.child({ component: 'im' });
     for (const c of components) {
@@ -155,10 +159,40 @@ export class PageModeBridge {
   // ------------------------------------------------------------------------------------- SIP → XMPP
 
   onSipMessage(tx: ServerTransaction, log: Logger): void {
-    this.deliverToXmpp(tx, log).catch((err: unknown) => {
-      log.error({ err: (err as Error).message }, 'unexpected failure delivering MESSAGE');
-      if (!tx.finalSent) tx.respond(this.sip.response(tx.request, 500, 'Internal error'));
-    });
+    this.s2xPending.add(tx);
+    this.deliverToXmpp(tx, log).then(
+      () => this.s2xPending.delete(tx),
+      (err: unknown) => {
+        this.s2xPending.delete(tx);
+        log.error({ err: (err as Error).message }, 'unexpected failure delivering MESSAGE');
+        if (tx.finalSent) return;
+        this.metrics.message('sip_to_xmpp', 'failed');
+        this.metrics.error('sip', 500);
+        tx.respond(this.sip.response(tx.request, 500, 'Internal error'));
+      },
+    );
+  }
+
+  /** Messages awaiting their final answer, each way. */
+  get inFlight(): { s2x: number; x2s: number } {
+    return { s2x: this.s2xPending.size, x2s: this.x2sInFlight };
+  }
+
+  /**
+   * Answers every SIP → XMPP MESSAGE still waiting (shutdown deadline): never silence, never a 2xx for a
+   * message whose fate is unknown. Returns how many were answered.
+   */
+  refusePending(status: number, reason: string, extra: ReadonlyArray<[string, string]>): number {
+    let n = 0;
+    for (const tx of this.s2xPending) {
+      if (tx.finalSent) continue;
+      this.metrics.message('sip_to_xmpp', 'unavailable');
+      this.metrics.error('sip', status);
+      tx.respond(this.sip.response(tx.request, status, reason, extra));
+      n++;
+    }
+    this.s2xPending.clear();
+    return n;
   }
 
   private pickComponent(sender: SipAddress): GatewayComponent | undefined {
@@ -192,7 +226,16 @@ export class PageModeBridge {
 
   private async deliverToXmpp(tx: ServerTransaction, log: Logger): Promise<void> {
     const req = tx.request;
-    const reply = (status: number, reason?: string, extra?: Iterable<[string, string]>): void => tx.respond(this.sip.response(req, status, reason, extra));
+    const reply = (status: number, reason?: string, extra?: Iterable<[string, string]>, result?: MessageResult): void => {
+      // A shutdown deadline may have answered it already (refusePending); count each message once.
+      if (tx.finalSent) return;
+      if (status < 300) this.metrics.message('sip_to_xmpp', 'delivered');
+      else {
+        this.metrics.message('sip_to_xmpp', result ?? (status === 503 ? 'unavailable' : 'rejected'));
+        this.metrics.error('sip', status);
+      }
+      tx.respond(this.sip.response(req, status, reason, extra));
+    };
     let page: SipPage;
     let sender: MappedSender | undefined;
     let recipient: MappedRecipient;
@@ -210,7 +253,7 @@ export class PageModeBridge {
       return reply(400, (err as Error).message.replace(/[\r\n]/g, ' ').slice(0, 120));
     }
     const denied = this.gate.check('s2x', 'im', sender.host, recipient.jid.domain, { inbound: tx.inbound, sizeBytes: req.body.length });
-    if (denied) return reply(denied.sip.status, denied.text, PolicyGate.sipHeaders(denied));
+    if (denied) return reply(denied.sip.status, denied.text, PolicyGate.sipHeaders(denied), 'refused');
     const via = sender.via;
     const to = recipient.jid;
     const stanzaId = newId('stox-');
@@ -242,7 +285,7 @@ export class PageModeBridge {
     const mapped = xmppErrorToSip(this.errors, outcome.error.condition, { about: to, text: outcome.error.text, address: outcome.error.address, via: via.addressing });
     log.info({ stanzaId, condition: outcome.error.condition, status: mapped.status }, 'XMPP server bounced the message');
     const extra: Array<[string, string]> = mapped.contact ? [['contact', `<${formatSipUri(mapped.contact)}>`]] : [];
-    return reply(mapped.status, mapped.reason, extra);
+    return reply(mapped.status, mapped.reason, extra, 'bounced');
   }
 
   /**
@@ -284,13 +327,15 @@ export class PageModeBridge {
     // What an error reply needs of the stanza (its name and addresses): the callback below lives until the
     // SIP side answers, and should not keep the whole received element alive that long.
     const original = replyHeader(stanza);
-    const fail = (e: XmppStanzaError | { condition: string; type?: string; text?: string }): void => {
+    const fail = (e: XmppStanzaError | { condition: string; type?: string; text?: string }, result: MessageResult = 'rejected'): void => {
+      this.metrics.message('xmpp_to_sip', result);
+      this.metrics.error('xmpp', e.condition);
       const type = 'type' in e && e.type ? e.type : (this.errors.conditionTypes.get(e.condition as StanzaErrorCondition) ?? 'cancel');
       log().info({ condition: e.condition }, 'XMPP message refused');
       c.component.send(errorReply(original, e.condition, type, e.text)).catch((err: Error) => log().warn({ err: err.message }, 'cannot send error reply'));
     };
     if (this.x2sInFlight >= MAX_X2S_IN_FLIGHT) {
-      return fail({ condition: 'resource-constraint', type: 'wait', text: 'too many messages awaiting an answer from the SIP side; retry later' });
+      return fail({ condition: 'resource-constraint', type: 'wait', text: 'too many messages awaiting an answer from the SIP side; retry later' }, 'unavailable');
     }
     let req: SipRequest;
     try {
@@ -299,7 +344,7 @@ export class PageModeBridge {
       const { uri: toUri, host: toHost } = this.mapXmppRecipient(c, page.to);
       const bodyBytes = page.bodies.reduce((n, b) => n + Buffer.byteLength(b.text, 'utf8'), 0);
       const denied = this.gate.check('x2s', 'im', domainOfJid(page.from), toHost, { sizeBytes: bodyBytes });
-      if (denied) return fail({ condition: denied.xmpp.condition, type: denied.xmpp.type, text: denied.text });
+      if (denied) return fail({ condition: denied.xmpp.condition, type: denied.xmpp.type, text: denied.text }, 'refused');
       const r = xmppPageToSip(page, { fromUri, toUri, maxBodyBytes: this.im.maxMessageBytes, callId: newId('stox-') });
       if (!r.ok) {
         if (r.condition === X2S_IGNORE) return;
@@ -309,7 +354,7 @@ export class PageModeBridge {
     } catch (err) {
       if (err instanceof AddressError || err instanceof MessageStanzaError) return fail({ condition: err.condition, text: err.message });
       log().error({ err: (err as Error).message }, 'cannot translate XMPP message');
-      return fail({ condition: 'internal-server-error' });
+      return fail({ condition: 'internal-server-error' }, 'failed');
     }
     const size = requestBytes(req) + STACK_HEADER_ALLOWANCE;
     if (size > this.im.maxMessageBytes) {
@@ -324,6 +369,7 @@ export class PageModeBridge {
         this.x2sInFlight--;
       }
       if (status !== undefined && status < 300) {
+        this.metrics.message('xmpp_to_sip', 'delivered');
         if (this.log.isLevelEnabled('debug')) log().debug({ callId, status }, 'MESSAGE delivered to SIP');
         return;
       }
@@ -334,7 +380,7 @@ export class PageModeBridge {
             : sipTimeoutToXmppError(this.errors)
           : sipStatusToXmppError(this.errors, status, { reason });
       log().info({ callId, status, condition: e.condition }, 'SIP side refused the message');
-      fail(e);
+      fail(e, status === undefined ? 'failed' : 'bounced');
     });
   }
 

@@ -21,6 +21,7 @@ import { MessageStanzaError } from '../xmpp/message-stanza.js';
 import { presenceToStanza, stanzaToPresence, type PresenceStanza } from '../xmpp/presence-stanza.js';
 import { PolicyGate } from './policy-gate.js';
 import { TimerWheel } from './timer-wheel.js';
+import { noMetrics, type GatewayRecorder, type PresenceResult } from '../ops/metrics.js';
 import type { Clock } from '../sip/clock.js';
 
 const PIDF = 'application/pidf+xml';
@@ -88,6 +89,7 @@ export class PresenceBridge {
     private readonly clock: Clock,
     private readonly gate: PolicyGate,
     logger: Logger,
+    private readonly metrics: GatewayRecorder = noMetrics,
   ) {
     this.log = logger.child({ component: 'presence' });
     for (const c of components) this.byDomain.set(c.component.domain.toLowerCase(), c);
@@ -206,6 +208,7 @@ export class PresenceBridge {
       p = stanzaToPresence(stanza);
     } catch (err) {
       if (err instanceof MessageStanzaError) this.log.info({ err: err.message }, 'malformed presence ignored');
+      this.metrics.presence('xmpp_to_sip', 'rejected');
       return;
     }
     const now = this.clock.now();
@@ -216,14 +219,21 @@ export class PresenceBridge {
     try {
       aor = formatSipUri({ ...jidToSip(parseJid(toBare), c.addressing), gr: undefined });
     } catch (err) {
-      if (err instanceof AddressError) return this.refuse(c, p, err.condition);
+      if (err instanceof AddressError) {
+        this.metrics.presence('xmpp_to_sip', 'rejected');
+        return this.refuse(c, p, err.condition);
+      }
       throw err;
     }
     if (p.type === 'subscribe' || p.type === 'probe') {
       // New authorizations and fetches pass the policy; what is already granted keeps flowing (SIGHUP).
       const denied = this.gate.check('x2s', 'presence', domainOf(p.from), parseSipUriText(aor).host);
-      if (denied) return this.refuse(c, p, denied.xmpp.condition, denied.xmpp.type);
+      if (denied) {
+        this.metrics.presence('xmpp_to_sip', 'refused');
+        return this.refuse(c, p, denied.xmpp.condition, denied.xmpp.type);
+      }
     }
+    this.metrics.presence('xmpp_to_sip', 'accepted');
     switch (p.type) {
       case 'subscribe':
         return this.run('x2s', this.x2s.handle({ kind: 'xmpp-subscribe', now, user: p.from, contact: toBare, aor }));
@@ -251,6 +261,7 @@ export class PresenceBridge {
 
   private refuse(c: PresenceComponent, p: PresenceStanza, condition: string, errorType?: string): void {
     if (p.type === 'error' || p.type === 'unavailable' || p.type === 'available') return;
+    this.metrics.error('xmpp', condition);
     const type = errorType ?? this.errors.conditionTypes.get(condition as never) ?? 'cancel';
     const el = presenceToStanza({ from: p.to, to: p.from, type: 'error' });
     el.c('error', { type }).c(condition, { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' });
@@ -259,12 +270,46 @@ export class PresenceBridge {
 
   // ----------------------------------------------------------------------------------- SIP requests
 
+  /** Every final answer to a SUBSCRIBE or NOTIFY goes through here, so each event is counted once. */
+  private answer(tx: ServerTransaction, status: number, reason?: string, extra?: Iterable<[string, string]>, result?: PresenceResult): void {
+    if (tx.finalSent) return;
+    if (status >= 200) {
+      this.metrics.presence('sip_to_xmpp', result ?? (status < 300 ? 'accepted' : 'rejected'));
+      if (status >= 300) this.metrics.error('sip', status);
+    }
+    tx.respond(this.sip.response(tx.request, status, reason, extra));
+  }
+
+  /** SIP requests handed to a subscription machine and not answered yet. */
+  get pendingRequestCount(): number {
+    return this.pendingRequests.size;
+  }
+
+  /** Answers every SIP request still waiting for its machine (shutdown deadline); returns how many. */
+  refusePending(status: number, reason: string, extra: ReadonlyArray<[string, string]>): number {
+    let n = 0;
+    for (const tx of this.pendingRequests.values()) {
+      if (tx.finalSent) continue;
+      this.answer(tx, status, reason, extra);
+      n++;
+    }
+    this.pendingRequests.clear();
+    return n;
+  }
+
+  /** The SIP dialogs held, for the admin API (a snapshot of what each one needs to be recognised). */
+  heldDialogs(): Array<{ role: 'notifier' | 'subscriber'; callId: string; localUri: string; remoteUri: string; confirmed: boolean }> {
+    const out = [];
+    for (const d of this.dialogs.values()) out.push({ role: d.role, callId: d.callId, localUri: d.localUri, remoteUri: d.remoteUri, confirmed: d.remoteTag !== null });
+    return out;
+  }
+
   /** SUBSCRIBE and NOTIFY that reached the application (routable, well-formed). */
   onSipRequest(tx: ServerTransaction, log: Logger): void {
     const req = tx.request;
     if (req.method === 'SUBSCRIBE') return this.onSubscribe(tx, log);
     if (req.method === 'NOTIFY') return this.onNotify(tx, log);
-    tx.respond(this.sip.response(req, 405));
+    this.answer(tx, 405);
   }
 
   private onSubscribe(tx: ServerTransaction, log: Logger): void {
@@ -274,7 +319,7 @@ export class PresenceBridge {
     try {
       event = parseEvent(req.headers.get('event') ?? '').package;
     } catch {
-      return tx.respond(this.sip.response(req, 400, 'Missing or bad Event'));
+      return this.answer(tx, 400, 'Missing or bad Event');
     }
     const expiresHeader = req.headers.get('expires');
     const expires = expiresHeader !== undefined && /^\d+$/.test(expiresHeader.trim()) ? Number(expiresHeader.trim()) : undefined;
@@ -284,9 +329,9 @@ export class PresenceBridge {
     const toTag = parseNameAddr(req.headers.get('to') ?? '').params.get('tag');
     if (toTag) {
       const held = this.findDialog(req.headers.get('call-id') ?? '', toTag, parseNameAddr(req.headers.get('from') ?? '').params.get('tag') ?? null, false);
-      if (!held || held.role !== 'notifier') return tx.respond(this.sip.response(req, 481));
+      if (!held || held.role !== 'notifier') return this.answer(tx, 481);
       const key = held.key;
-      if (acceptInDialogRequest(held, req) === 'out-of-order') return tx.respond(this.sip.response(req, 500, 'Out of order CSeq'));
+      if (acceptInDialogRequest(held, req) === 'out-of-order') return this.answer(tx, 500, 'Out of order CSeq');
       this.persistDialog(held);
       this.pendingRequests.set(tx.id, tx);
       return this.run('s2x', this.s2x.handle({ kind: 'sip-resubscribe', now, key, request: tx.id, event, expires }));
@@ -300,12 +345,12 @@ export class PresenceBridge {
       const from = parseNameAddr(req.headers.get('from') ?? '');
       const sender = parseSipUriText(formatUri({ ...from.uri, params: new Map() }));
       const via = this.pickComponent(sender.host);
-      if (!via) return tx.respond(this.sip.response(req, 403, 'Watcher domain not served by this gateway'));
+      if (!via) return this.answer(tx, 403, 'Watcher domain not served by this gateway');
       watcherAor = formatSipUri(sender);
       watcherJid = formatJidOf(sipToJid(sender, via.addressing));
       presentity = formatJidOf(sipToJid(parseSipUriText(req.uri)));
       const denied = this.gate.check('s2x', 'presence', sender.host, domainOf(presentity), { inbound: tx.inbound });
-      if (denied) return tx.respond(this.sip.response(req, denied.sip.status, denied.text, PolicyGate.sipHeaders(denied)));
+      if (denied) return this.answer(tx, denied.sip.status, denied.text, PolicyGate.sipHeaders(denied), 'refused');
       const contact = req.headers.get('contact');
       if (contact) {
         const na = parseNameAddr(contact);
@@ -313,8 +358,8 @@ export class PresenceBridge {
         if (gr) watcherInstance = gr;
       }
     } catch (err) {
-      if (err instanceof AddressError) return tx.respond(this.sip.response(req, err.sipStatus, err.message.replace(/[\r\n]/g, ' ').slice(0, 100)));
-      return tx.respond(this.sip.response(req, 400, 'Bad From or Request-URI'));
+      if (err instanceof AddressError) return this.answer(tx, err.sipStatus, err.message.replace(/[\r\n]/g, ' ').slice(0, 100));
+      return this.answer(tx, 400, 'Bad From or Request-URI');
     }
     const key = `s2x:${req.headers.get('call-id')};${parseNameAddr(req.headers.get('from')!).params.get('tag') ?? ''}`;
     this.holdDialog(this.heldFrom(key, dialogFromRequest(req, toTagFor(req)), 'notifier'));
@@ -331,32 +376,32 @@ export class PresenceBridge {
     const callId = req.headers.get('call-id') ?? '';
     const remoteTag = parseNameAddr(req.headers.get('from') ?? '').params.get('tag') ?? null;
     const held = localTag ? this.findDialog(callId, localTag, remoteTag, true) : undefined;
-    if (!held || held.role !== 'subscriber') return tx.respond(this.sip.response(req, 481));
+    if (!held || held.role !== 'subscriber') return this.answer(tx, 481);
     const key = held.key;
     let state;
     try {
       state = parseSubscriptionState(req.headers.get('subscription-state') ?? '');
     } catch {
-      return tx.respond(this.sip.response(req, 400, 'Missing or bad Subscription-State'));
+      return this.answer(tx, 400, 'Missing or bad Subscription-State');
     }
     if (state.state !== 'active' && state.state !== 'pending' && state.state !== 'terminated') {
-      return tx.respond(this.sip.response(req, 400, 'Unknown subscription state'));
+      return this.answer(tx, 400, 'Unknown subscription state');
     }
     let body: readonly ResourcePresence[] | 'no-body' = 'no-body';
     if (req.body.length > 0) {
       const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-      if (type !== PIDF) return tx.respond(this.sip.response(req, 415, undefined, [['accept', PIDF]]));
+      if (type !== PIDF) return this.answer(tx, 415, undefined, [['accept', PIDF]]);
       try {
         body = pidfToPresence(req.body, this.tables).resources;
       } catch (err) {
-        if (err instanceof PresenceDocumentError) return tx.respond(this.sip.response(req, err.sipStatus, err.reason));
+        if (err instanceof PresenceDocumentError) return this.answer(tx, err.sipStatus, err.reason);
         throw err;
       }
     }
     const target = held.remoteTarget;
     const confirming = held.remoteTag === null;
     if (confirming) confirmFromNotify(held, req);
-    if (acceptInDialogRequest(held, req) === 'out-of-order') return tx.respond(this.sip.response(req, 500, 'Out of order CSeq'));
+    if (acceptInDialogRequest(held, req) === 'out-of-order') return this.answer(tx, 500, 'Out of order CSeq');
     // A NOTIFY that only moves the remote CSeq on is not written: at up to thousands per second it would
     // be one SQLite commit each, and after a restart Stox re-SUBSCRIBEs every X2S dialog anyway, so the
     // notifier's next NOTIFY carries a higher CSeq than any stored one. What a restart needs (the dialog's
@@ -463,7 +508,7 @@ export class PresenceBridge {
     if (a.accept) extra.push(['accept', a.accept.join(', ')]);
     const held = this.dialogs.get(a.key);
     if (a.status < 300 && tx.request.method === 'SUBSCRIBE' && held) extra.push(['contact', this.contactFor(held.localUri, tx.inbound.local.transport)]);
-    tx.respond(this.sip.response(tx.request, a.status, undefined, extra));
+    this.answer(tx, a.status, undefined, extra);
   }
 
   /** Stox's own address in Contact, so in-dialog requests come straight back without DNS (README). */

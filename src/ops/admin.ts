@@ -1,4 +1,4 @@
-import type { PeeringConfig } from '../config/schema.js';
+import type { PeeringConfig, StoxConfig } from '../config/schema.js';
 import type { SubscriptionRow } from '../store/index.js';
 
 /**
@@ -141,4 +141,9 @@ export function peersReport(peering: PeeringConfig, localDomains: readonly strin
     ...counted('*'),
   });
   return { live: counters !== undefined, default: peering.default, peers };
+}
+
+/** Stox's own domains (sip.domains and component domains), as the policy counts them. */
+export function localDomains(config: Pick<StoxConfig, 'sip' | 'xmpp'>): string[] {
+  return [...new Set([...config.sip.domains, ...(config.xmpp?.components.map((c) => c.domain) ?? [])].map((d) => d.toLowerCase()))];
 }
