@@ -110,8 +110,8 @@ export class GatewayMetrics implements GatewayRecorder {
     });
     const byDirection = (counter: typeof messages | typeof presence, fixed: Record<string, string>) =>
       ({
-        sip_to_xmpp: cached((result: string) => counter.labels({ ...fixed, direction: 'sip_to_xmpp', result })),
-        xmpp_to_sip: cached((result: string) => counter.labels({ ...fixed, direction: 'xmpp_to_sip', result })),
+        sip_to_xmpp: cached((result: string) => counter.labels({ direction: 'sip_to_xmpp', ...fixed, result })),
+        xmpp_to_sip: cached((result: string) => counter.labels({ direction: 'xmpp_to_sip', ...fixed, result })),
       }) satisfies Record<MetricDirection, unknown>;
     this.messages = byDirection(messages, { feature: 'im' });
     this.presences = byDirection(presence, {});
