@@ -165,7 +165,12 @@ export class SipStack {
             onMessage: (m) => this.onBytes(m),
             onFramingError: (e) => this.onFramingError(e),
           },
-          { limits: { maxMessageBytes: this.opts.maxMessageBytes, ...this.opts.limits }, tls: this.opts.tls },
+          {
+            limits: { maxMessageBytes: this.opts.maxMessageBytes, ...this.opts.limits },
+            tls: this.opts.tls,
+            // A connection cut off (slowloris, a peer not reading) or failing: the operator's only trace of it.
+            onError: (err) => this.log.info({ err: err.message }, 'SIP connection error'),
+          },
         );
         if (transport instanceof UdpTransport) transport.onSendFailure = (err) => this.sendFailed(err);
         this.transports.push(transport);
