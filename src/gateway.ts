@@ -153,7 +153,8 @@ export class Gateway {
           c.component.send(errorReply(stanza, 'service-unavailable', 'wait', 'gateway shutting down; retry later')).catch(() => undefined);
         } else {
           this.pageMode.onStanza(c, stanza);
-          if (stanza.name === 'message') this.metrics.translation('xmpp_to_sip', 'im', (performance.now() - t0) / 1000);
+          // Bounces and barrier answers are no translation.
+          if (stanza.name === 'message' && stanza.attrs.type !== 'error') this.metrics.translation('xmpp_to_sip', 'im', (performance.now() - t0) / 1000);
         }
       });
       await c.component.start();
