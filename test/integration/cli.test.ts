@@ -26,7 +26,7 @@ describe('the stox command', () => {
   it('--help names every command', async () => {
     const r = await stox('--help');
     expect(r.code).toBe(0);
-    for (const word of ['--config', 'check-config', '--version', 'LOG_LEVEL']) expect(r.stdout).toContain(word);
+    for (const word of ['--config', 'check-config', '--version', 'LOG_LEVEL', 'subscriptions', 'sessions', 'peers']) expect(r.stdout).toContain(word);
   });
 
   it('check-config exits 0 on the shipped example', async () => {
@@ -43,6 +43,14 @@ describe('the stox command', () => {
     expect(r.stderr).toMatch(/sip\.listen\[1\]: expected udp:\/\/host:port, got/);
     expect(r.stderr).toMatch(/sip\.domains:/);
     expect(r.stderr).toMatch(/log\.level:/);
+  });
+
+  it('admin commands without a config are a usage error (exit 2)', async () => {
+    for (const cmd of ['subscriptions', 'sessions', 'peers']) {
+      const r = await stox(cmd);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`usage: stox ${cmd} --config FILE`);
+    }
   });
 
   it('an unknown command or missing --config is a usage error (exit 2)', async () => {
