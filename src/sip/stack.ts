@@ -8,7 +8,9 @@ import { serializeHead, serializeMessage } from './serializer.js';
 import {
   buildResponse,
   buildStatelessResponse,
+  defaultReason,
   newBranch,
+  statelessToTag,
   TransactionLayer,
   type ClientHandlers,
   type ClientTransaction,
@@ -19,6 +21,9 @@ import {
 import { createTransport, type ReceivedBytes, type Transport, type TransportLimits, type TransportTlsOptions } from './transport/index.js';
 import { UdpTransport } from './transport/udp.js';
 import { parseUri, type SipUri } from './uri.js';
+
+/** Requests whose 2xx may create a dialog (RFC 3261 §12.1, RFC 6665 §4.1, RFC 3515). */
+const DIALOG_METHODS: ReadonlySet<string> = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 
 /** Methods the stack itself answers whatever the application registers. */
 const STACK_METHODS = ['OPTIONS', 'ACK', 'CANCEL'] as const;
@@ -105,6 +110,8 @@ export class SipStack {
   private readonly resolver: SipResolver;
   private readonly outboundProxy?: SipUri;
   private readonly ownAddresses = new Set<string>();
+  /** One rebuilding record per status code, shared by every completed transaction it answered. */
+  private readonly rebuilders = new Map<number, PreparedResponse>();
   private readonly domains: Set<string>;
   private layer?: TransactionLayer;
   private app?: SipApplication;
@@ -189,9 +196,14 @@ export class SipStack {
     this.transports.length = 0;
   }
 
-  /** Build a response with Stox's Server header; `reason` overrides the default phrase. */
+  /**
+   * Build a response with Stox's Server header; `reason` overrides the default phrase. Requests that can
+   * start a dialog get a random To tag (RFC 3261 §19.3); the rest get the tag derived from what their
+   * retransmissions repeat, so a completed transaction can answer a retransmission by building the same
+   * response again instead of holding its bytes for Timer J (see `prepareResponse`).
+   */
   response(req: SipRequest, status: number, reason?: string, extra?: Iterable<[string, string]>): SipResponse {
-    const res = buildResponse(req, status, reason, extra);
+    const res = DIALOG_METHODS.has(req.method) ? buildResponse(req, status, reason, extra) : buildStatelessResponse(req, status, reason, extra);
     res.headers.set('server', this.opts.userAgent);
     return res;
   }
@@ -330,6 +342,8 @@ export class SipStack {
     if (!dest) return undefined;
     const transport = this.transportFor(dest);
     if (transport instanceof UdpTransport) {
+      const again = this.rebuildable(res, inbound.message as SipRequest);
+      if (again) return again;
       try {
         return transport.hold(serializeHead(res), res.body, dest);
       } catch (err) {
@@ -341,6 +355,50 @@ export class SipStack {
     }
     const connectionId = inbound.connectionId;
     return { send: () => this.transmit(res, dest, connectionId) };
+  }
+
+  /**
+   * Timer J keeps a record per answered UDP request for 32 s, i.e. hundreds of thousands at IM rates. A
+   * response that `response(req, status)` would build again byte for byte from a retransmission (only the
+   * copied headers, the derived To tag, Server, no body, the default reason) is recorded as one shared
+   * object per status instead of its serialized bytes.
+   */
+  private rebuildable(res: SipResponse, req: SipRequest): PreparedResponse | undefined {
+    if (DIALOG_METHODS.has(req.method) || res.body.length !== 0 || res.reason !== defaultReason(res.status)) return undefined;
+    let vias = 0;
+    for (const [name, value] of res.headers.entries) {
+      switch (name) {
+        case 'via':
+          vias++;
+          break;
+        case 'from':
+        case 'call-id':
+        case 'cseq':
+          if (req.headers.get(name) !== value) return undefined;
+          break;
+        case 'to':
+          if (value !== req.headers.get('to') && value !== `${req.headers.get('to')};tag=${statelessToTag(req)}`) return undefined;
+          break;
+        case 'server':
+          if (value !== this.opts.userAgent) return undefined;
+          break;
+        default:
+          return undefined;
+      }
+    }
+    if (vias !== req.headers.getAll('via').length) return undefined;
+    let again = this.rebuilders.get(res.status);
+    if (!again) {
+      const status = res.status;
+      again = {
+        // Only non-INVITE answers are rebuilt, so there is always a request to build from (no Timer G).
+        send: (answered) => {
+          if (answered) this.sendResponse(this.response(answered.message as SipRequest, status), answered);
+        },
+      };
+      this.rebuilders.set(status, again);
+    }
+    return again;
   }
 
   private responseDestination(res: SipResponse, inbound: InboundMessage): SipEndpoint | undefined {

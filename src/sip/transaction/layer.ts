@@ -197,7 +197,7 @@ export class TransactionLayer {
       if (completed instanceof ServerNonInviteTransaction) completed.receiveRequest();
       else {
         try {
-          completed.send();
+          completed.send(inbound);
         } catch {
           // Breaks the PreparedResponse contract; forgetting the record is all that is left to do.
           this.completedServers.delete(id);
@@ -248,7 +248,7 @@ export class TransactionLayer {
     const prepared = this.opts.prepareResponse(res, tx.inbound) ?? NOWHERE;
     this.completedServers.set(tx.id, prepared);
     try {
-      prepared.send();
+      prepared.send(tx.inbound);
     } catch (e) {
       this.completedServers.delete(tx.id);
       throw e;

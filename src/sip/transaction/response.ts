@@ -1,18 +1,35 @@
 /**
  * Building responses (RFC 3261 §8.2.6) and the random tokens transactions and dialogs are keyed on.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { EMPTY_BODY, REASON_PHRASES, SipHeaders, type SipRequest, type SipResponse } from '../message.js';
 import { MAGIC_COOKIE, tagOf } from './keys.js';
 
+/**
+ * Random bytes drawn from the CSPRNG a pool at a time: one `randomFillSync` call per 512 tags instead of
+ * one per tag, which at 10k requests/s was a measurable share of the stack's CPU.
+ */
+const POOL = Buffer.allocUnsafeSlow(4096);
+let poolAt = POOL.length;
+
+function randomHex(bytes: number): string {
+  if (poolAt + bytes > POOL.length) {
+    randomFillSync(POOL);
+    poolAt = 0;
+  }
+  const hex = POOL.toString('hex', poolAt, poolAt + bytes);
+  poolAt += bytes;
+  return hex;
+}
+
 /** RFC 3261 §8.1.1.7: unique across space and time, with the magic cookie. */
 export function newBranch(): string {
-  return MAGIC_COOKIE + randomBytes(12).toString('hex');
+  return MAGIC_COOKIE + randomHex(12);
 }
 
 /** RFC 3261 §19.3: at least 32 bits of randomness; 64 here, hex so it is a valid token anywhere. */
 export function newTag(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 /**

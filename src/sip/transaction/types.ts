@@ -56,12 +56,13 @@ export interface ServerTransaction {
 }
 
 /**
- * A final response already routed and serialized, kept by a completed non-INVITE server transaction to
- * answer retransmissions of its request (RFC 3261 §17.2.2) with the same bytes. `send` must not throw:
- * there is nobody left to report to.
+ * A final response already routed and serialized, or the means to build it again, kept by a completed
+ * non-INVITE server transaction to answer retransmissions of its request (RFC 3261 §17.2.2) with the same
+ * bytes. `answered` is the request being answered, the original or a retransmission; Timer G resends have
+ * none, and only held bytes serve them. `send` must not throw: there is nobody left to report to.
  */
 export interface PreparedResponse {
-  send(): void;
+  send(answered?: InboundMessage): void;
 }
 
 /** What the transaction machines need from the layer that owns them. */

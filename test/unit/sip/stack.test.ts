@@ -218,6 +218,38 @@ describe('RFC 3261 §17.2.2 requests for the application stay stateful', () => {
     expect(app.requests).toHaveLength(2);
   });
 
+  it('a plain 2xx is rebuilt for a retransmission, byte for byte, with a To tag that every retransmission repeats (§17.2.2, §19.3)', async () => {
+    const { port } = await startStack({ routable: () => true, answer: (tx, s) => tx.respond(s.response(tx.request, 202)) });
+    const p = await peer(port);
+    const msg = request('MESSAGE', 'sip:bob@xmpp.test', p.port, { branch: 'z9hG4bK-rebuilt' });
+    const first = await p.ask(msg);
+    const again = await p.ask(msg);
+    expect(again.toString()).toBe(first.toString());
+    expect(tagOf(parsed(first).headers.get('to'))).toMatch(/^[0-9a-z]{10,}$/);
+    // Another request (new branch) gets another tag.
+    const other = await p.ask(request('MESSAGE', 'sip:bob@xmpp.test', p.port, { branch: 'z9hG4bK-rebuilt-2' }));
+    expect(tagOf(parsed(other).headers.get('to'))).not.toBe(tagOf(parsed(first).headers.get('to')));
+  });
+
+  it('an answer with its own headers or reason is held and replayed as sent (§17.2.2)', async () => {
+    const { port } = await startStack({
+      routable: () => true,
+      answer: (tx, s) => {
+        const res = s.response(tx.request, 503, 'Busy Gateway', [['retry-after', '5']]);
+        res.headers.append('warning', '399 stox "queue full"');
+        tx.respond(res);
+      },
+    });
+    const p = await peer(port);
+    const msg = request('MESSAGE', 'sip:bob@xmpp.test', p.port, { branch: 'z9hG4bK-held' });
+    const first = await p.ask(msg);
+    const res = parsed(first);
+    expect(res.reason).toBe('Busy Gateway');
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(res.headers.get('warning')).toBe('399 stox "queue full"');
+    expect((await p.ask(msg)).toString()).toBe(first.toString());
+  });
+
   it('a retransmission that arrives while the application is still busy is absorbed', async () => {
     const { stack, port, app } = await startStack({ routable: () => true });
     const p = await peer(port);
