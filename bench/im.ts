@@ -3,6 +3,7 @@ import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageFile } from '../src/package-root.js';
+import { imChartSubtitle, writeImCharts } from './im-chart.js';
 import { summarize, type ClientCommand, type ClientReply, type LatencySummary, type StepCounts } from './im-clients.js';
 import { CpuMeter, Processes, cpuSeconds, waitForQuiet, RssSampler, freeUdpPort, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
 
@@ -49,14 +50,15 @@ export interface ImBenchOptions {
 }
 
 export const DEFAULT_IM_OPTIONS: ImBenchOptions = {
-  s2xRates: [6000, 9000, 12000, 14000],
+  // Low rates too, so the chart shows the whole curve up to where Stox stops keeping up.
+  s2xRates: [2000, 4000, 6000, 8000, 10000, 12000, 14000],
   x2sRates: [6000, 9000, 12000, 14000],
   seconds: 5,
   latencyRate: 8000,
   latencySeconds: 4,
   repeats: 3,
   users: 8,
-  throughputBudgetSeconds: 170,
+  throughputBudgetSeconds: 300,
 };
 
 /** One run of one path at one offered rate. */
@@ -636,6 +638,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       const file = packageFile(`bench/results/${new Date().toISOString().replace(/[:.]/g, '-')}-im.json`);
       writeFileSync(file, JSON.stringify({ im: r }, null, 2));
       console.log(`results: ${file}`);
+      for (const chart of writeImCharts(r.steps, [file.replace(/\.json$/, '-s2x.svg'), packageFile('bench/charts/im-s2x.svg')], imChartSubtitle())) console.log(`chart: ${chart}`);
     })
     .catch((err: unknown) => {
       console.error(err);

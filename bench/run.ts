@@ -3,6 +3,7 @@ import { cpus, getPriority, setPriority, totalmem } from 'node:os';
 import { packageFile } from '../src/package-root.js';
 import { benchOptions, type OptionsRun } from './sip-options.js';
 import { benchParse } from './sip-parse.js';
+import { imChartSubtitle, writeImCharts } from './im-chart.js';
 import { benchIm, imOptionsFromEnv, printIm } from './im.js';
 import { benchPresence, presenceReport } from './presence.js';
 
@@ -68,6 +69,8 @@ async function main(): Promise<void> {
     const im = await benchIm(imOptionsFromEnv(), (line) => console.error(line));
     results.im = im;
     printIm(im);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    for (const chart of writeImCharts(im.steps, [packageFile(`bench/results/${stamp}-im-s2x.svg`), packageFile('bench/charts/im-s2x.svg')], imChartSubtitle())) console.log(`chart: ${chart}`);
     console.log();
   }
 
