@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { start, stopAll, tempDir, type Started } from '../helpers/processes.js';
 import { freePort, startProsody, type ProsodyInstance } from '../helpers/prosody.js';
 import { runSipp, writeMessageScenario, type UacMessage } from '../helpers/sipp.js';
+import { onSipStreamMessages } from '../helpers/sip-stream.js';
 import { startStox, type RunningStox } from '../helpers/stox.js';
 import { makeCa, makeCert, type TestCa, type TestCert } from '../helpers/tls-certs.js';
 import { connectClient, type TestClient } from '../helpers/xmpp-client.js';
@@ -542,22 +543,12 @@ describe('Stox as a TLS client and a strict TLS server (RFC 3261 §26.3.2.2, RFC
 
     // A minimal SIP server over TLS: records each request and answers 200 on the same connection.
     hop = createTlsServer({ cert: certs.untrusted.cert, key: certs.untrusted.key }, (socket) => {
-      let buf = '';
       socket.on('error', () => undefined);
-      socket.on('data', (d: Buffer) => {
-        buf += d.toString('utf8');
-        for (;;) {
-          const end = buf.indexOf('\r\n\r\n');
-          if (end < 0) return;
-          const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-          if (buf.length < end + 4 + len) return;
-          const req = buf.slice(0, end + 4 + len);
-          buf = buf.slice(end + 4 + len);
-          hopReceived.push(req);
-          const head = req.slice(0, end).split('\r\n');
-          const keep = head.filter((l) => /^(via|from|to|call-id|cseq):/i.test(l)).map((l) => (/^to:/i.test(l) && !/;tag=/.test(l) ? `${l};tag=hop` : l));
-          socket.write(['SIP/2.0 200 OK', ...keep, 'Content-Length: 0', '', ''].join('\r\n'));
-        }
+      onSipStreamMessages(socket, (req) => {
+        hopReceived.push(req);
+        const head = req.slice(0, req.indexOf('\r\n\r\n')).split('\r\n');
+        const keep = head.filter((l) => /^(via|from|to|call-id|cseq):/i.test(l)).map((l) => (/^to:/i.test(l) && !/;tag=/.test(l) ? `${l};tag=hop` : l));
+        return ['SIP/2.0 200 OK', ...keep, 'Content-Length: 0', '', ''].join('\r\n');
       });
     });
     hop.on('tlsClientError', () => undefined);

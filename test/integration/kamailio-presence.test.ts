@@ -14,6 +14,7 @@ import {
 } from '../helpers/kamailio.js';
 import { runSipp, startSippUas, writeMessageScenario, type SippRun, type SippUas } from '../helpers/sipp.js';
 import { freePort } from '../helpers/prosody.js';
+import { onSipStreamMessages } from '../helpers/sip-stream.js';
 
 // The Kamailio presence harness, proven with sipp alone (no Stox yet): Kamailio as sip.test's presence
 // server (RFC 3856/3903) and proxy, with xmpp.test relayed to where Stox will stand.
@@ -271,20 +272,7 @@ async function startEarlyNotifier(transport: 'udp' | 'tcp'): Promise<EarlyNotifi
   const server = createServer((conn) => {
     conns.add(conn);
     conn.on('close', () => conns.delete(conn));
-    let buf = '';
-    conn.on('data', (d: Buffer) => {
-      buf += d.toString('utf8');
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-        if (buf.length < end + 4 + len) return;
-        const msg = buf.slice(0, end + 4 + len);
-        buf = buf.slice(end + 4 + len);
-        const out = answer(msg);
-        if (out !== undefined) conn.write(out);
-      }
-    });
+    onSipStreamMessages(conn, answer);
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {

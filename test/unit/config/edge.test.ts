@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, validateConfig } from '../../../src/config/load.js';
+import { configProblems } from '../../helpers/config-problems.js';
+import { validateConfig } from '../../../src/config/load.js';
 
-function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 const sip = { listen: ['tcp://127.0.0.1:5060'], domains: ['sip.example.org'] };
 

@@ -3,18 +3,11 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, formatKeyPath, loadConfigFile, validateConfig } from '../../../src/config/load.js';
+import { configProblems } from '../../helpers/config-problems.js';
+import { formatKeyPath, loadConfigFile, validateConfig } from '../../../src/config/load.js';
 import { tempDir } from '../../helpers/processes.js';
 
-function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 const minimal = { sip: { listen: ['udp://127.0.0.1:5060'], domains: ['sip.example.org'] } };
 

@@ -1,20 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, formatKeyPath, validateConfig } from '../../../src/config/load.js';
+import { configProblems } from '../../helpers/config-problems.js';
+import { formatKeyPath, validateConfig } from '../../../src/config/load.js';
 import { FEATURES } from '../../../src/core/policy.js';
 
 const sip = { listen: ['udp://127.0.0.1:5060'], domains: ['sip.example.org'] };
 
-function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 const peeringProblems = (peering: unknown, extra: Record<string, unknown> = {}): string[] => problems({ sip, ...extra, peering });
 
