@@ -290,16 +290,19 @@ function sanitizeInto(parent: Element, nodes: readonly SrcNode[], depth: number,
     }
     const name = node.name;
     if (DROP_WITH_CONTENT.has(name)) continue;
+    // A line break is a leaf, kept at any depth: inside <pre> past MAX_DEPTH a newline still becomes one
+    // (appendText), so dropping <br/> there would make sanitizing our own output change it again.
+    if (!node.foreign && (name === 'br' || name === 'hr')) {
+      parent.c('br');
+      continue;
+    }
     if (node.foreign || depth >= MAX_DEPTH) {
       sanitizeInto(parent, node.children, depth, st);
       continue;
     }
     const style = sanitizeStyle(node.attrs.get('style') ?? '');
     let out: Element | undefined;
-    if (name === 'br' || name === 'hr') {
-      parent.c('br');
-      continue;
-    } else if (name === 'img') {
+    if (name === 'img') {
       const src = sanitizeUrl(node.attrs.get('src') ?? '', IMG_SCHEMES);
       const alt = xmlCharSafe(node.attrs.get('alt') ?? '');
       if (src === undefined) {

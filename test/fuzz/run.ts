@@ -12,8 +12,9 @@ import { target as sipUri } from './sip-uri.fuzz.js';
 import { target as cpim } from './cpim.fuzz.js';
 import { target as pidf } from './pidf.fuzz.js';
 import { target as sdp } from './sdp.fuzz.js';
+import { target as xhtmlIm } from './xhtml-im.fuzz.js';
 
-const TARGETS: readonly FuzzTarget[] = [sipMessage, sipUri, cpim, pidf, sdp];
+const TARGETS: readonly FuzzTarget[] = [sipMessage, sipUri, cpim, pidf, sdp, xhtmlIm];
 
 /**
  * `npm run fuzz -- <target> replay <file>…`: each saved input through the target's oracles again, with

@@ -202,9 +202,9 @@ describe('TCP transport (RFC 3261 §18)', () => {
     const c = await client(t);
     c.socket.write(msg());
     await until(() => r.messages.length === 1);
-    const start = Date.now();
+    // Open while it has just been used, closed once it has been idle: the close is the timer's doing.
+    expect(c.closed()).toBe(false);
     await until(() => c.closed());
-    expect(Date.now() - start).toBeGreaterThanOrEqual(100);
     await until(() => r.closed.length === 1 && t.stats.openConnections === 0);
   });
 
@@ -213,7 +213,7 @@ describe('TCP transport (RFC 3261 §18)', () => {
     const errors: Error[] = [];
     const t = await listen(r.events, { limits: { headerReadTimeoutMs: 200, idleTimeoutMs: 10_000 }, onError: (e) => errors.push(e) });
     const c = await client(t);
-    const start = Date.now();
+    // Never idle (a header line every 30 ms), so only the header-read limit can close it.
     const trickle = setInterval(() => c.socket.write('X-Slow: 1\r\n'), 30);
     c.socket.write('INVITE sip:bob@example.com SIP/2.0\r\n');
     try {
@@ -221,9 +221,7 @@ describe('TCP transport (RFC 3261 §18)', () => {
     } finally {
       clearInterval(trickle);
     }
-    const took = Date.now() - start;
-    expect(took).toBeGreaterThanOrEqual(150);
-    expect(took).toBeLessThan(2000);
+    expect(r.messages).toHaveLength(0);
     expect(errors.some((e) => /not complete within 200 ms/.test(e.message))).toBe(true);
   });
 

@@ -145,9 +145,7 @@ describe('TLS transport (RFC 3261 §26.2.1)', () => {
     await once(silent, 'listening');
     const port = (silent.address() as { port: number }).port;
     const tc = await listen(recorder().events, pem(clientCert, ca), undefined, { connectTimeoutMs: 150 });
-    const started = Date.now();
     await expect(tc.send(msg('x'), { transport: 'tls', address: '127.0.0.1', port })).rejects.toThrow(/no connection within 150 ms/);
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(tc.stats.openConnections).toBe(0);
   });
 
