@@ -499,7 +499,12 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       if (doX2s && !(await tryTwice(() => stoxX2s(rate, o.seconds)))) x2sFailed = true;
     }
 
-    // --- Latency at one rate, repeated; medians reported.
+    // --- Latency at one rate, repeated; medians reported. A fresh Stox, as for the no-barrier runs below:
+    // one that has just been through the overloaded steps of the search is still slow for half a minute
+    // (32 s of Timer J records and a grown heap to collect), which is recovery, not latency at this rate.
+    await launchStox(confirmTimeoutMs, 'latency');
+    phase = 'warmup';
+    await stoxS2x(2000, 2);
     phase = 'latency';
     const lat = { s2x: [] as ImStep[], x2s: [] as ImStep[], c2c: [] as ImStep[], sip: [] as ImStep[] };
     for (let i = 0; i < o.repeats; i++) {
