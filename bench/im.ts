@@ -244,7 +244,8 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       else rss = new RssSampler(stox.proc.pid, 250);
       return stox;
     };
-    let confirmTimeoutMs = 2000;
+    // The default of im.confirmTimeoutMs.
+    let confirmTimeoutMs = 400;
     await launchStox(confirmTimeoutMs, 'default');
 
     const steps: ImStep[] = [];

@@ -172,11 +172,11 @@ export const configSchema = z
       .object({
         successCode: z.union([z.literal(200), z.literal(202)]).default(202),
         maxMessageBytes: z.number().int().min(500).max(65_000).default(1300),
-        confirmTimeoutMs: z.number().int().min(0).max(30_000).default(2000),
+        confirmTimeoutMs: z.number().int().min(0).max(30_000).default(400),
         retryAfterSeconds: z.number().int().min(1).max(3600).default(5),
       })
       .strict()
-      .default({ successCode: 202, maxMessageBytes: 1300, confirmTimeoutMs: 2000, retryAfterSeconds: 5 }),
+      .default({ successCode: 202, maxMessageBytes: 1300, confirmTimeoutMs: 400, retryAfterSeconds: 5 }),
     store: z
       .object({ path: z.string().min(1).default('stox.db') })
       .strict()

@@ -106,6 +106,26 @@ describe('DeliveryTracker: no false success for S2X messages', () => {
     expect(out.value).toEqual({ status: 'accepted', confirmed: false });
   });
 
+  it('a barrier that times out settles the messages queued behind it too, so none waits two rounds; its late answer is ignored', async () => {
+    vi.useFakeTimers();
+    const c = fakeComponent();
+    const t = new DeliveryTracker<number>(c, { confirmTimeoutMs: 400, logger: silentLogger() });
+    const first = settled(t.deliver(message('a'), 1));
+    await vi.advanceTimersByTimeAsync(300);
+    const queued = settled(t.deliver(message('b'), 2));
+    await vi.advanceTimersByTimeAsync(99);
+    expect([first.value, queued.value]).toEqual([undefined, undefined]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(first.value).toEqual({ status: 'accepted', confirmed: false });
+    expect(queued.value).toEqual({ status: 'accepted', confirmed: false });
+    // One barrier was sent; its answer after the timeout settles nothing twice and starts nothing.
+    const barriers = c.sent.filter((e) => e.name === 'iq');
+    expect(barriers).toHaveLength(1);
+    expect(t.handleIncoming(pong(barriers[0]!))).toBe(true);
+    expect(t.sizes).toEqual({ pending: 0, remembered: 2 });
+    expect(c.sent.filter((e) => e.name === 'iq')).toHaveLength(1);
+  });
+
   it('a bounce after acceptance goes to onLateBounce with the message metadata, once', async () => {
     const c = fakeComponent();
     const t = new DeliveryTracker<string>(c, { confirmTimeoutMs: 1000, logger: silentLogger() });
