@@ -208,7 +208,7 @@ export class Gateway {
       const retry: Array<[string, string]> = [['retry-after', String(this.config.im.retryAfterSeconds)]];
       const messages = this.pageMode.refusePending(503, 'Gateway shutting down', retry);
       const presence = this.presence.refusePending(503, 'Gateway shutting down', retry);
-      log.warn({ cut, answered503: { messages, presence }, timeoutMs }, 'shutdown deadline reached: unanswered SIP requests answered 503; XMPP messages awaiting a SIP answer dropped');
+      log.warn({ cut, answered503: { messages, presence }, timeoutMs }, 'shutdown deadline reached: unanswered SIP requests answered 503; XMPP messages awaiting a SIP answer got <remote-server-timeout/>');
     } else {
       log.info('drained: every request in flight has its answer');
     }

@@ -39,6 +39,7 @@ export interface GatewayComponent {
 const STACK_HEADER_ALLOWANCE = 200;
 
 const NO_ROUTE = 'no-route';
+const SHUTTING_DOWN = 'shutting-down';
 
 function domainOfJid(jid: string): string {
   const slash = jid.indexOf('/');
@@ -127,7 +128,8 @@ export class PageModeBridge {
   private readonly recipients = new Map<string, MappedRecipient>();
   private readonly xmppSenders = new Map<string, string>();
   /** XMPP → SIP MESSAGEs sent and not yet answered (final response, timeout or no route). */
-  private x2sInFlight = 0;
+  /** XMPP → SIP messages awaiting the SIP answer: each entry settles its message (once). */
+  private readonly x2sPending = new Set<(status: number | undefined, reason?: string) => void>();
   /** SIP → XMPP MESSAGEs not answered yet: a shutdown waits for them and answers the rest 503. */
   private readonly s2xPending = new Set<ServerTransaction>();
   private readonly xmppRecipients = new Map<string, { uri: string; host: string }>();
@@ -175,7 +177,7 @@ export class PageModeBridge {
 
   /** Messages awaiting their final answer, each way. */
   get inFlight(): { s2x: number; x2s: number } {
-    return { s2x: this.s2xPending.size, x2s: this.x2sInFlight };
+    return { s2x: this.s2xPending.size, x2s: this.x2sPending.size };
   }
 
   /**
@@ -192,6 +194,12 @@ export class PageModeBridge {
       n++;
     }
     this.s2xPending.clear();
+    // XMPP has no positive answer, so silence would read as delivered: the sender learns that Stox could
+    // not learn the outcome, as when the SIP transaction times out.
+    for (const settle of [...this.x2sPending]) {
+      settle(undefined, SHUTTING_DOWN);
+      n++;
+    }
     return n;
   }
 
@@ -334,7 +342,7 @@ export class PageModeBridge {
       log().info({ condition: e.condition }, 'XMPP message refused');
       c.component.send(errorReply(original, e.condition, type, e.text)).catch((err: Error) => log().warn({ err: err.message }, 'cannot send error reply'));
     };
-    if (this.x2sInFlight >= MAX_X2S_IN_FLIGHT) {
+    if (this.x2sPending.size >= MAX_X2S_IN_FLIGHT) {
       return fail({ condition: 'resource-constraint', type: 'wait', text: 'too many messages awaiting an answer from the SIP side; retry later' }, 'unavailable');
     }
     let req: SipRequest;
@@ -361,13 +369,9 @@ export class PageModeBridge {
       return fail({ condition: 'policy-violation', text: `message too large for SIP page mode (${size} > ${this.im.maxMessageBytes} bytes, RFC 3428 §8)` });
     }
     const callId = req.headers.get('call-id');
-    this.x2sInFlight++;
-    let answered = false;
-    this.sendSip(req, (status, reason) => {
-      if (!answered) {
-        answered = true;
-        this.x2sInFlight--;
-      }
+    const settle = (status: number | undefined, reason?: string): void => {
+      // Once only: a shutdown deadline may have settled it before the SIP side answered.
+      if (!this.x2sPending.delete(settle)) return;
       if (status !== undefined && status < 300) {
         this.metrics.message('xmpp_to_sip', 'delivered');
         if (this.log.isLevelEnabled('debug')) log().debug({ callId, status }, 'MESSAGE delivered to SIP');
@@ -377,11 +381,15 @@ export class PageModeBridge {
         status === undefined
           ? reason === NO_ROUTE
             ? { condition: 'remote-server-not-found', text: 'no SIP route to the recipient' }
-            : sipTimeoutToXmppError(this.errors)
+            : reason === SHUTTING_DOWN
+              ? { condition: 'remote-server-timeout', type: 'wait', text: 'the gateway shut down before the SIP side answered; the message may not have been delivered' }
+              : sipTimeoutToXmppError(this.errors)
           : sipStatusToXmppError(this.errors, status, { reason });
       log().info({ callId, status, condition: e.condition }, 'SIP side refused the message');
       fail(e, status === undefined ? 'failed' : 'bounced');
-    });
+    };
+    this.x2sPending.add(settle);
+    this.sendSip(req, settle);
   }
 
   /** An XMPP sender's JID (full, its resource becoming the GRUU) → SIP URI. */

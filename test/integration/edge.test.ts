@@ -279,6 +279,30 @@ describe('the hardened edge (issue 5)', () => {
   describe('sip.limits from the config: per-source connection cap, header-read and idle timeouts (RFC 3261 §18.3)', () => {
     const options = (s: Socket): string => sipRequest('OPTIONS', `sip:127.0.0.1:${tcpPort()}`, 'TCP', s, 'sip:probe@sip.test', `sip:127.0.0.1:${tcpPort()}`);
 
+    /**
+     * A TCP connection Stox has admitted (an OPTIONS on it answered 200). Retried: the per-source cap may
+     * still count connections a previous test closed and Stox has not yet seen go.
+     */
+    async function admitted(): Promise<Socket> {
+      let admittedSocket: Socket | undefined;
+      await until('a connection admitted', async () => {
+        const s = await tcpOpen(tcpPort()).catch(() => undefined);
+        if (!s) return false;
+        const answer = readResponse(s).then(
+          (r) => r,
+          () => '',
+        );
+        s.write(options(s), () => undefined);
+        if ((await answer).startsWith('SIP/2.0 200 ')) {
+          admittedSocket = s;
+          return true;
+        }
+        s.destroy();
+        return false;
+      });
+      return admittedSocket!;
+    }
+
     it('maxConnectionsPerSource 4: four TCP connections from 127.0.0.1 are served, the fifth is closed unanswered; one closed frees a slot', async () => {
       const open: Socket[] = [];
       for (let i = 0; i < LIMITS.maxConnectionsPerSource; i++) open.push(await tcpOpen(tcpPort()));
@@ -300,23 +324,13 @@ describe('the hardened edge (issue 5)', () => {
       expect(await again).toMatch(/^SIP\/2\.0 200 /);
 
       open.pop()!.destroy();
-      await until('a slot is free again', async () => {
-        const s = await tcpOpen(tcpPort()).catch(() => undefined);
-        if (!s) return false;
-        const answer = readResponse(s).then(
-          (r) => r,
-          () => '',
-        );
-        s.write(options(s), () => undefined);
-        const r = await answer;
-        s.destroy();
-        return r.startsWith('SIP/2.0 200 ');
-      });
+      (await admitted()).destroy();
       for (const s of open) s.destroy();
     });
 
     it('headerReadTimeoutMs 1000: a sender trickling a header block that never ends is cut off, and Stox says why', async () => {
-      const slow = await tcpOpen(tcpPort());
+      // Admitted first (one message answered), so a close can only be the header-read limit on the next.
+      const slow = await admitted();
       const ended = closedByPeer(slow);
       slow.write(`OPTIONS sip:127.0.0.1:${tcpPort()} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:${slow.localPort ?? 0};branch=z9hG4bK-slow\r\nX-Slow: `);
       const drip = setInterval(() => {
@@ -332,8 +346,8 @@ describe('the hardened edge (issue 5)', () => {
     });
 
     it('idleTimeoutMs 2500: a connection that never sends is closed; one that keeps talking is not', async () => {
-      const idle = await tcpOpen(tcpPort());
-      const busy = await tcpOpen(tcpPort());
+      const idle = await admitted();
+      const busy = await admitted();
       const idleEnded = closedByPeer(idle);
       let busyClosed = false;
       busy.once('close', () => (busyClosed = true));

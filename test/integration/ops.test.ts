@@ -1,3 +1,5 @@
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import xml from '@xmpp/xml';
@@ -268,5 +270,37 @@ describe('operations: /health, /metrics, admin commands, graceful shutdown', () 
     const cut = s.proc.stdout.split('\n').find((l) => l.includes('shutdown deadline reached'));
     expect(cut).toBeDefined();
     expect(JSON.parse(cut!)).toMatchObject({ component: 'gateway', cut: { messagesToXmpp: 4 }, answered503: { messages: 4 } });
+  }, 90_000);
+
+  it('SIGTERM while an XMPP message awaits a SIP next hop that never answers: at the deadline its sender gets <remote-server-timeout/>, not silence', async () => {
+    // A next hop that takes the MESSAGE and never answers (nor does it send 100: Timer F would run 32 s).
+    const hole = createSocket('udp4');
+    let reached = 0;
+    hole.on('message', () => reached++);
+    hole.bind(0, '127.0.0.1');
+    await once(hole, 'listening');
+    try {
+      const third = join(dir.path, 'third');
+      mkdirSync(third);
+      const port = await freePort();
+      const config = stoxConfig(port, 500);
+      config.sip.outboundProxy = `sip:127.0.0.1:${hole.address().port};lr`;
+      const s = await startStox(third, config);
+      await until('third instance healthy', async () => (await get(port, '/health')).status === 200);
+      romeo ??= await connectClient({ service: `xmpp://127.0.0.1:${prosody.c2sPort}`, domain: 'xmpp.test', username: 'romeo', password: 'romeopw', resource: 'balcony', presence: true });
+      await romeo.send(xml('message', { to: 'alice@sip.test', type: 'chat', id: 'cut-x2s' }, xml('body', {}, 'into the void')));
+      await until('the MESSAGE reached the silent next hop', async () => reached > 0);
+
+      s.proc.child.kill('SIGTERM');
+      const bounce = await romeo.next((el) => el.name === 'message' && el.attrs.type === 'error' && el.attrs.id === 'cut-x2s', 15_000);
+      const error = bounce.getChild('error');
+      expect(error?.attrs.type).toBe('wait');
+      expect(error?.getChild('remote-server-timeout', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toBeDefined();
+      expect(await s.proc.exited).toBe(0);
+      const cut = s.proc.stdout.split('\n').find((l) => l.includes('shutdown deadline reached'));
+      expect(JSON.parse(cut!)).toMatchObject({ component: 'gateway', cut: { messagesToSip: 1 } });
+    } finally {
+      hole.close();
+    }
   }, 90_000);
 });
