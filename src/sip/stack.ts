@@ -391,6 +391,7 @@ export class SipStack {
     if (!again) {
       const status = res.status;
       again = {
+        rebuilds: true,
         // Only non-INVITE answers are rebuilt, so there is always a request to build from (no Timer G).
         send: (answered) => {
           if (answered) this.sendResponse(this.response(answered.message as SipRequest, status), answered);

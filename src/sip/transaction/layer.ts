@@ -248,7 +248,8 @@ export class TransactionLayer {
     const prepared = this.opts.prepareResponse(res, tx.inbound) ?? NOWHERE;
     this.completedServers.set(tx.id, prepared);
     try {
-      prepared.send(tx.inbound);
+      if (prepared.rebuilds) this.opts.sendResponse(res, tx.inbound);
+      else prepared.send(tx.inbound);
     } catch (e) {
       this.completedServers.delete(tx.id);
       throw e;

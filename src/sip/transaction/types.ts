@@ -63,6 +63,11 @@ export interface ServerTransaction {
  */
 export interface PreparedResponse {
   send(answered?: InboundMessage): void;
+  /**
+   * It builds the response again from the request it answers: the first time, the response the TU already
+   * built is sent as it is, and this only answers retransmissions.
+   */
+  readonly rebuilds?: boolean;
 }
 
 /** What the transaction machines need from the layer that owns them. */

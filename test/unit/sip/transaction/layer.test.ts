@@ -402,6 +402,31 @@ describe('completed non-INVITE server transactions kept as prepared responses', 
     expect(t.txs).toHaveLength(2);
   });
 
+  it('a record that rebuilds its response: the first send is the response the TU built, each retransmission is answered by the record with the request it carries', () => {
+    const clock = new FakeClock();
+    const sendResponse = vi.fn();
+    const answered: InboundMessage[] = [];
+    const txs: ServerTransaction[] = [];
+    const layer = new TransactionLayer({
+      clock,
+      sendRequest: () => undefined,
+      sendResponse,
+      prepareResponse: () => ({ rebuilds: true, send: (inbound) => void (inbound && answered.push(inbound)) }),
+      onRequest: (tx) => txs.push(tx),
+    });
+    const req = request('MESSAGE');
+    layer.receive({ message: req, source, local });
+    const res = buildResponse(req, 202);
+    txs[0]!.respond(res);
+    expect(sendResponse).toHaveBeenCalledOnce();
+    expect(sendResponse.mock.calls[0]![0]).toBe(res);
+    expect(answered).toEqual([]);
+    const again = copy(req);
+    layer.receive({ message: again, source, local });
+    expect(answered.map((a) => a.message)).toEqual([again]);
+    expect(sendResponse).toHaveBeenCalledOnce();
+  });
+
   it('reliable transports keep the ordinary path', () => {
     const t = preparedSetup();
     t.deliver(request('MESSAGE'), 'tcp');
