@@ -182,8 +182,9 @@ export function imChartSubtitle(run = `${new Date().toISOString().slice(0, 16)} 
 }
 
 /**
- * After a run: the chart beside its results file, and as `bench/charts/im-s2x.svg`, the copy BENCHMARKS.md
- * shows (committed with the figures it goes with). Nothing is written when the run had no S2X steps.
+ * After a run: the chart beside its results file in bench/results. The copy BENCHMARKS.md shows,
+ * `bench/charts/im-s2x.svg`, is replaced by hand with the figures it goes with, so a quick partial run
+ * never overwrites it. Nothing is written when the run had no S2X throughput steps.
  */
 export function writeImCharts(steps: readonly ChartStep[], files: readonly string[], subtitle: string): string[] {
   if (!steps.some((s) => s.phase === 'throughput' && s.path === 'stox-s2x')) return [];
