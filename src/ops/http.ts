@@ -70,7 +70,13 @@ export class OpsHttpServer {
       res.setHeader('allow', 'GET, HEAD');
       return json(405, { error: 'method not allowed' });
     }
-    const path = new URL(req.url ?? '/', 'http://stox').pathname;
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://stox').pathname;
+    } catch {
+      // A request-target such as `//[` is no URL; throwing here would end the process.
+      return json(400, { error: 'bad request-target' });
+    }
     try {
       if (path === '/health') {
         const report = this.handlers.health();
