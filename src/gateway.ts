@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.js';
 import type { StoxConfig } from './config/schema.js';
@@ -14,6 +15,7 @@ import { ACCEPTED_CONTENT_TYPES } from './core/messages.js';
 import { PageModeBridge, type GatewayComponent, type SentToXmpp } from './gateway/page-mode.js';
 import type { SipResolver } from './sip/resolver.js';
 import { SipStack, type SipApplication } from './sip/stack.js';
+import type { TransportTlsOptions } from './sip/transport/index.js';
 import { XmppComponent } from './xmpp/component.js';
 import { DeliveryTracker } from './xmpp/delivery.js';
 import { VERSION } from './version.js';
@@ -55,17 +57,7 @@ export class Gateway {
 
   constructor(readonly config: StoxConfig, opts: GatewayOptions = {}) {
     this.log = opts.logger ?? createLogger(config.log.level);
-    const tls = config.sip.tls
-      ? {
-          cert: readFileSync(config.sip.tls.cert, 'utf8'),
-          key: readFileSync(config.sip.tls.key, 'utf8'),
-          ca: config.sip.tls.ca ? readFileSync(config.sip.tls.ca, 'utf8') : undefined,
-          // With a CA, inbound peers are asked for a certificate so peering.tlsIdentities can match (RFC 5922
-          // §7.3); one that does not verify only counts as no identity, unless the operator refuses those.
-          requestCert: config.sip.tls.ca !== undefined,
-          rejectUnauthorized: config.sip.tls.requireClientCert,
-        }
-      : undefined;
+    const tls = tlsMaterial(config);
     this.sip = new SipStack({
       listen: config.sip.listen,
       domains: config.sip.domains,
@@ -168,8 +160,18 @@ export class Gateway {
    * subscriptions are kept. Today that is the peering policy (rate-limit state carried over).
    */
   reload(next: StoxConfig): void {
-    this.policy.replace(this.policy.current.withConfig(next.peering, peeringLocalFromConfig(next)));
-    this.log.info({ component: 'gateway', peers: Object.keys(next.peering.domains).length, default: next.peering.default }, 'configuration reloaded');
+    // Everything is read and checked before anything changes, so a refused reload leaves all as it was.
+    const tls = tlsMaterial(next);
+    if (tls) createSecureContext({ cert: tls.cert, key: tls.key, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) });
+    const restartOnly = restartOnlyChanges(this.config, next);
+    const policy = this.policy.current.withConfig(next.peering, peeringLocalFromConfig(next));
+    this.sip.reconfigure({ limits: next.sip.limits, maxMessageBytes: next.sip.maxMessageBytes, ...(tls ? { tls } : {}) });
+    this.policy.replace(policy);
+    this.log.info(
+      { component: 'gateway', peers: Object.keys(next.peering.domains).length, default: next.peering.default, limits: next.sip.limits ?? 'defaults', tlsReloaded: tls !== undefined },
+      'configuration reloaded',
+    );
+    if (restartOnly.length > 0) this.log.warn({ component: 'gateway', keys: restartOnly }, 'these changes take effect at the next restart');
   }
 
   async stop(): Promise<void> {
@@ -304,4 +306,40 @@ export async function runGateway(loaded: LoadedConfig): Promise<number> {
       }
     });
   });
+}
+
+/**
+ * The SIP TLS material of a config, read from its files. With a CA, inbound peers are asked for a
+ * certificate so peering.tlsIdentities can match (RFC 5922 §7.3); one that does not verify only counts as
+ * no identity, unless the operator refuses those (requireClientCert).
+ */
+function tlsMaterial(config: StoxConfig): TransportTlsOptions | undefined {
+  const t = config.sip.tls;
+  if (!t) return undefined;
+  return {
+    cert: readFileSync(t.cert, 'utf8'),
+    key: readFileSync(t.key, 'utf8'),
+    ...(t.ca ? { ca: readFileSync(t.ca, 'utf8') } : {}),
+    requestCert: t.ca !== undefined,
+    rejectUnauthorized: t.requireClientCert,
+  };
+}
+
+/** Keys a SIGHUP reads but cannot apply to a running process (listeners, components, store, HTTP). */
+function restartOnlyChanges(current: StoxConfig, next: StoxConfig): string[] {
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  const keys: Array<[string, unknown, unknown]> = [
+    ['sip.listen', current.sip.listen, next.sip.listen],
+    ['sip.domains', current.sip.domains, next.sip.domains],
+    ['sip.outboundProxy', current.sip.outboundProxy, next.sip.outboundProxy],
+    ['sip.tls (whether there is one, ca present, requireClientCert)', [current.sip.tls !== undefined, current.sip.tls?.ca !== undefined, current.sip.tls?.requireClientCert], [next.sip.tls !== undefined, next.sip.tls?.ca !== undefined, next.sip.tls?.requireClientCert]],
+    ['xmpp', current.xmpp, next.xmpp],
+    ['im', current.im, next.im],
+    ['presence', current.presence, next.presence],
+    ['store', current.store, next.store],
+    ['http', current.http, next.http],
+    ['log', current.log, next.log],
+    ['process', current.process, next.process],
+  ];
+  return keys.filter(([, a, b]) => !same(a, b)).map(([k]) => k);
 }

@@ -18,7 +18,7 @@ import {
   type ServerTransaction,
   type TransactionTarget,
 } from './transaction/index.js';
-import { createTransport, type ReceivedBytes, type Transport, type TransportLimits, type TransportTlsOptions } from './transport/index.js';
+import { createTransport, resolveLimits, type ReceivedBytes, type Transport, type TransportLimits, type TransportTlsOptions } from './transport/index.js';
 import { UdpTransport } from './transport/udp.js';
 import { parseUri, type SipUri } from './uri.js';
 
@@ -121,7 +121,7 @@ export class SipStack {
   /** The request `screen` just passed to the layer, and its parsed target, for `onNewRequest`. */
   private screened: { req: SipRequest; target: SipUri } | undefined;
 
-  constructor(private readonly opts: SipStackOptions) {
+  constructor(private opts: SipStackOptions) {
     this.log = opts.logger.child({ component: 'sip' });
     this.clock = opts.clock ?? systemClock;
     this.resolver = opts.resolver ?? createResolver();
@@ -188,6 +188,17 @@ export class SipStack {
       await this.stop();
       throw err;
     }
+  }
+
+  /**
+   * A reloaded configuration (SIGHUP): connection limits and TLS material for what is accepted or dialed
+   * from now on. Listen addresses are not changed live. Throws, changing nothing, on invalid limits.
+   */
+  reconfigure(change: { limits?: Partial<TransportLimits>; maxMessageBytes?: number; tls?: TransportTlsOptions }): void {
+    const maxMessageBytes = change.maxMessageBytes ?? this.opts.maxMessageBytes;
+    const limits = resolveLimits({ maxMessageBytes, ...change.limits });
+    for (const t of this.transports) t.reconfigure({ limits, ...(change.tls ? { tls: change.tls } : {}) });
+    this.opts = { ...this.opts, maxMessageBytes, limits: change.limits, ...(change.tls ? { tls: change.tls } : {}) };
   }
 
   async stop(): Promise<void> {

@@ -6,6 +6,7 @@ import { component as xmppComponent } from '@xmpp/component';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { start, stopAll, tempDir, type Started } from '../helpers/processes.js';
 import { freePort, startProsody, type ProsodyInstance } from '../helpers/prosody.js';
 import { runSipp, writeMessageScenario, type UacMessage } from '../helpers/sipp.js';
@@ -406,6 +407,49 @@ describe('the hardened edge (issue 5)', () => {
       for (const refused of ['from the rogue CA', 'from evil', 'anonymous', 'partner over udp', 'partner over tcp']) {
         await expect(romeo.next(isMessage(refused), 200)).rejects.toThrow(/no matching stanza/);
       }
+    });
+  });
+
+  describe('kill -HUP reloads TLS material and limits (issue 5): new handshakes see it, a bad pair is refused', () => {
+    const message = (from: string, body: string) => (s: Socket) => sipRequest('MESSAGE', 'sip:romeo@xmpp.test', 'TLS', s, from, 'sip:romeo@xmpp.test', body);
+    /** Subject CN of the certificate the TLS listener presents to a new handshake. */
+    const presentedCn = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const s = tlsConnect({ host: '127.0.0.1', port: tlsPort(), rejectUnauthorized: false }, () => {
+          resolve(String(s.getPeerCertificate().subject.CN));
+          s.destroy();
+        });
+        s.on('error', reject);
+      });
+    const reloads = (what: RegExp): number => (stox.proc.stdout.match(new RegExp(what.source, 'g')) ?? []).length;
+    async function hup(config: unknown, expect: RegExp): Promise<void> {
+      const before = reloads(expect);
+      writeFileSync(stox.configPath, stringify(config));
+      stox.proc.child.kill('SIGHUP');
+      await until(`a ${expect.source} line`, () => reloads(expect) > before);
+    }
+
+    it('a new certificate is presented after SIGHUP; a key that does not match it is refused and the running one stays', async () => {
+      const original = parse(readFileSync(stox.configPath, 'utf8')) as { sip: { tls: { cert: string; key: string }; limits: object } };
+      const renewed = makeCert(dir.path, trusted, 'renewed.sip.test', ['renewed.sip.test', '127.0.0.1']);
+      expect(await presentedCn()).toBe('sip.test');
+      try {
+        await hup({ ...original, sip: { ...original.sip, tls: { ...original.sip.tls, cert: renewed.certPath, key: renewed.keyPath } } }, /"msg":"configuration reloaded"/);
+        expect(await presentedCn()).toBe('renewed.sip.test');
+        const line = stox.proc.stdout.split('\n').filter((l) => l.includes('"msg":"configuration reloaded"')).pop()!;
+        expect(JSON.parse(line)).toMatchObject({ tlsReloaded: true, limits: LIMITS });
+
+        // The renewed certificate with the old key: refused as a whole, the renewed pair keeps serving.
+        await hup({ ...original, sip: { ...original.sip, tls: { ...original.sip.tls, cert: renewed.certPath, key: original.sip.tls.key } } }, /configuration reload refused/);
+        expect(await presentedCn()).toBe('renewed.sip.test');
+        // Peers still get through with the material in force (RFC 3261 §26.3.2.2).
+        const r = await tlsAsk(tlsPort(), trusted, partnerCert, message('sip:bob@partner.test', 'after the reload'));
+        expect(r.response, r.error).toMatch(/^SIP\/2\.0 202 /);
+        await romeo.next(isMessage('after the reload'), 10_000);
+      } finally {
+        await hup(original, /"msg":"configuration reloaded"/);
+      }
+      expect(await presentedCn()).toBe('sip.test');
     });
   });
 

@@ -39,7 +39,8 @@ export async function createTransport(url: string, events: TransportEvents, opts
   }
 }
 
-function resolveLimits(given: Partial<TransportLimits> | undefined): TransportLimits {
+/** The limits a transport runs with: the defaults, overridden by what the operator set. */
+export function resolveLimits(given: Partial<TransportLimits> | undefined): TransportLimits {
   const limits: TransportLimits = { ...DEFAULT_TRANSPORT_LIMITS };
   for (const key of Object.keys(limits) as Array<keyof TransportLimits>) {
     const v = given?.[key];

@@ -2,7 +2,7 @@ import type { Server, Socket } from 'node:net';
 import type { SipEndpoint } from '../message.js';
 import { errorOf, normalizeAddress, remoteKey } from './addresses.js';
 import { StreamFramer } from './stream-framer.js';
-import type { ReceivedBytes, Transport, TransportEvents, TransportLimits, TransportStats } from './types.js';
+import type { ReceivedBytes, Transport, TransportChange, TransportEvents, TransportLimits, TransportStats, TransportTlsOptions } from './types.js';
 
 /** What differs between TCP and TLS; everything else about connections is shared. */
 export interface StreamFlavor {
@@ -18,6 +18,8 @@ export interface StreamFlavor {
   readyEvent: 'connect' | 'secureConnect';
   /** Verified peer identities, or undefined when the peer presented no certificate that verified. */
   identities?(socket: Socket): string[] | undefined;
+  /** New certificate, key and CA for the handshakes to come (TLS only). */
+  reloadTls?(server: Server, opts: TransportTlsOptions): void;
 }
 
 interface Connection {
@@ -64,7 +66,7 @@ export class StreamTransport implements Transport {
   private constructor(
     private readonly flavor: StreamFlavor,
     private readonly events: TransportEvents,
-    private readonly limits: TransportLimits,
+    private limits: TransportLimits,
     private readonly onError: (err: Error) => void,
     private readonly connectTimeoutMs: number,
   ) {
@@ -104,6 +106,11 @@ export class StreamTransport implements Transport {
 
   get local(): SipEndpoint {
     return this.bound;
+  }
+
+  reconfigure(change: TransportChange): void {
+    this.limits = change.limits;
+    if (change.tls && this.flavor.reloadTls) this.flavor.reloadTls(this.server, change.tls);
   }
 
   get stats(): Readonly<TransportStats> {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { connect, createServer, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { connect, createServer, type PeerCertificate, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { normalizeAddress } from './addresses.js';
 import type { StreamFlavor } from './stream-transport.js';
 import type { TransportTlsOptions } from './types.js';
@@ -10,7 +10,9 @@ import type { TransportTlsOptions } from './types.js';
  * dialed name (or, for an IP literal, against its IP subjectAltNames), and the name goes in SNI. Our own
  * certificate is offered to servers that ask, so two gateways can authenticate each other.
  */
-export function tlsFlavor(opts: TransportTlsOptions, handshakeTimeoutMs: number): StreamFlavor {
+export function tlsFlavor(initial: TransportTlsOptions, handshakeTimeoutMs: number): StreamFlavor {
+  // Replaced on reload (SIGHUP): later dials and handshakes use the new material.
+  let opts = initial;
   return {
     protocol: 'tls',
     handshake: true,
@@ -46,6 +48,12 @@ export function tlsFlavor(opts: TransportTlsOptions, handshakeTimeoutMs: number)
     },
     readyEvent: 'secureConnect',
     identities: (socket) => verifiedIdentities(socket as TLSSocket),
+    // Whether to ask for client certificates is fixed when the server is created; a change to it is the
+    // caller's to refuse (it needs a restart), certificate, key and CA are swapped here.
+    reloadTls: (server, next) => {
+      (server as TlsServer).setSecureContext({ cert: next.cert, key: next.key, ...(next.ca !== undefined ? { ca: next.ca } : {}) });
+      opts = next;
+    },
   };
 }
 

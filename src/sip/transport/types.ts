@@ -79,6 +79,16 @@ export interface Transport {
   /** Stop listening, destroy every connection; resolves once all are closed. */
   close(): Promise<void>;
   readonly stats: Readonly<TransportStats>;
+  /**
+   * A reloaded configuration (SIGHUP): new limits apply to connections accepted from now on, new TLS
+   * certificate, key and CA to handshakes from now on; established connections keep what they have.
+   */
+  reconfigure(change: TransportChange): void;
+}
+
+export interface TransportChange {
+  limits: TransportLimits;
+  tls?: TransportTlsOptions;
 }
 
 export interface TransportTlsOptions {

@@ -3,7 +3,7 @@ import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import type { SipEndpoint } from '../message.js';
 import { errorOf, normalizeAddress } from './addresses.js';
-import type { ReceivedBytes, Transport, TransportEvents, TransportLimits, TransportStats } from './types.js';
+import type { ReceivedBytes, Transport, TransportChange, TransportEvents, TransportLimits, TransportStats } from './types.js';
 
 /**
  * Large kernel buffers let a burst (sipp at ~15k messages/s) wait in the kernel while the event loop is
@@ -76,7 +76,7 @@ export class UdpTransport implements Transport {
     private readonly socket: Socket,
     private readonly family: 4 | 6,
     private readonly events: TransportEvents,
-    private readonly limits: TransportLimits,
+    private limits: TransportLimits,
     private readonly onError: (err: Error) => void,
   ) {
     this.bound = { transport: 'udp', address: '', port: 0 };
@@ -111,6 +111,11 @@ export class UdpTransport implements Transport {
 
   get local(): SipEndpoint {
     return this.bound;
+  }
+
+  /** UDP has no connections: of the limits only the datagram size applies; TLS is not its business. */
+  reconfigure(change: TransportChange): void {
+    this.limits = change.limits;
   }
 
   get stats(): Readonly<TransportStats> {

@@ -180,3 +180,50 @@ describe('certificate identities', () => {
     expect(certificateIdentities(multi)).toEqual(['a', 'b']);
   });
 });
+
+describe('TLS transport reload (SIGHUP): new material for new handshakes, established connections kept', () => {
+  /** The certificate a fresh TLS client is shown by the listener at `port`. */
+  async function presented(port: number): Promise<PeerCertificate> {
+    const { connect } = await import('node:tls');
+    return new Promise((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+        resolve(s.getPeerCertificate());
+        s.destroy();
+      });
+      s.on('error', reject);
+    });
+  }
+
+  it('a reloaded certificate is what the next handshake presents; a connection made before keeps carrying messages', async () => {
+    const server = recorder();
+    const ts = await listen(server.events, pem(serverCert, ca));
+    const tc = await listen(recorder().events, pem(clientCert, ca));
+    await tc.send(msg('before'), ts.local);
+    await until(() => server.messages.length === 1);
+    expect((await presented(ts.local.port)).subject.CN).toBe('server.test');
+
+    ts.reconfigure({ limits: { maxMessageBytes: 65536, maxConnectionsPerSource: 64, maxConnections: 10000, idleTimeoutMs: 120000, headerReadTimeoutMs: 10000 }, tls: pem(wrongNameCert, ca) });
+    expect((await presented(ts.local.port)).subject.CN).toBe('other.test');
+    // The client's connection from before the reload is reused and still works.
+    await tc.send(msg('after'), ts.local);
+    await until(() => server.messages.length === 2);
+    expect(tc.stats.openConnections).toBe(1);
+  });
+
+  it('reloaded limits apply to connections accepted from then on', async () => {
+    const server = recorder();
+    const ts = await listen(server.events, pem(serverCert, ca));
+    const limits = { maxMessageBytes: 65536, maxConnectionsPerSource: 64, maxConnections: 10000, idleTimeoutMs: 120000, headerReadTimeoutMs: 10000 };
+    const first = await listen(recorder().events, pem(clientCert, ca));
+    await first.send(msg('one'), ts.local);
+    await until(() => server.messages.length === 1);
+    ts.reconfigure({ limits: { ...limits, maxConnectionsPerSource: 1 } });
+    // A second connection from 127.0.0.1 is now over the cap: refused before the handshake.
+    const second = await listen(recorder().events, pem(clientCert, ca));
+    await expect(second.send(msg('two'), ts.local)).rejects.toThrow();
+    expect(server.messages).toHaveLength(1);
+    // The first, accepted under the old limits, still carries messages.
+    await first.send(msg('three'), ts.local);
+    await until(() => server.messages.length === 2);
+  });
+});
