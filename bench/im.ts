@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageFile } from '../src/package-root.js';
 import { imChartSubtitle, writeImCharts } from './im-chart.js';
-import { summarize, type ClientCommand, type ClientReply, type LatencySummary, type StepCounts } from './im-clients.js';
+import { summarize, type ClientCommand, type LatencySummary, type StepCounts } from './im-clients.js';
+import { LoadClients } from './xmpp-load-clients.js';
 import { CpuMeter, Processes, cpuSeconds, waitForQuiet, RssSampler, freeUdpPort, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
 
 /**
@@ -160,32 +161,6 @@ function readLines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
 }
 
-class Clients {
-  private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-
-  constructor(readonly proc: Proc) {
-    proc.child.on('message', (m: ClientReply) => {
-      const w = this.waiting.get(m.seq);
-      if (!w) return;
-      this.waiting.delete(m.seq);
-      if (m.ok) w.resolve(m.value);
-      else w.reject(new Error(`clients: ${m.error}`));
-    });
-    void proc.exited.then(() => {
-      for (const w of this.waiting.values()) w.reject(new Error(`clients process exited: ${proc.output().slice(-2000)}`));
-      this.waiting.clear();
-    });
-  }
-
-  call<T>(c: ClientCommand): Promise<T> {
-    const seq = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(seq, { resolve: resolve as (v: unknown) => void, reject });
-      this.proc.child.send({ seq, ...c });
-    });
-  }
-}
 
 export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (line: string) => void = () => {}): Promise<ImResult> {
   const o: ImBenchOptions = { ...DEFAULT_IM_OPTIONS, ...options };
@@ -213,7 +188,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     await prosody.register(users);
     const uasPort = await freeUdpPort();
 
-    const clients = new Clients(procs.start(process.execPath, [packageFile('dist/bench/im-clients.js')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
+    const clients = new LoadClients<ClientCommand>(procs.start(process.execPath, [packageFile('dist/bench/im-clients.js')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
     await clients.call({ cmd: 'login', service: `xmpp://127.0.0.1:${prosody.c2sPort}`, domain: DOMAIN, users });
 
     writeFileSync(join(dir.path, 'users.csv'), ['SEQUENTIAL', ...users.map((u) => `${u.name};${DOMAIN};alice@${SIP_DOMAIN};`)].join('\n') + '\n');

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageFile } from '../src/package-root.js';
 import { openStore } from '../src/store/index.js';
-import { summarize, type LatencySummary, type PresenceClientCommand, type PresenceClientReply, type PresenceStepCounts } from './presence-clients.js';
+import { summarize, type LatencySummary, type PresenceClientCommand, type PresenceStepCounts } from './presence-clients.js';
+import { LoadClients } from './xmpp-load-clients.js';
 import { mergePresenceStores, shapeDifferences, writePresenceStore, x2sRows, type StoreShape } from './presence-store.js';
 import { startXmppSink, type XmppSink } from './presence-xmpp-sink.js';
 import { CpuMeter, Processes, cpuSeconds, freeUdpPort, machineBusySeconds, rssMb, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
@@ -213,32 +214,6 @@ function readLines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [];
 }
 
-class Clients {
-  private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-
-  constructor(readonly proc: Proc) {
-    proc.child.on('message', (m: PresenceClientReply) => {
-      const w = this.waiting.get(m.seq);
-      if (!w) return;
-      this.waiting.delete(m.seq);
-      if (m.ok) w.resolve(m.value);
-      else w.reject(new Error(`clients: ${m.error}`));
-    });
-    void proc.exited.then(() => {
-      for (const w of this.waiting.values()) w.reject(new Error(`clients process exited: ${proc.output().slice(-2000)}`));
-      this.waiting.clear();
-    });
-  }
-
-  call<T>(c: PresenceClientCommand): Promise<T> {
-    const seq = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.set(seq, { resolve: resolve as (v: unknown) => void, reject });
-      this.proc.child.send({ seq, ...c });
-    });
-  }
-}
 
 /**
  * Waits (at most `maxWaitMs`) until the whole machine has been below `maxBusyPercent` of one core for half
@@ -279,12 +254,13 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
   // item, and Prosody (internal storage) rewrites a user's whole roster for each, so with one set of users
   // every step's setup got slower than the last and ran into the load (seen: 0.4 s, 1.5 s, 1.8 s late).
   const users = Array.from({ length: o.users }, (_, i) => ({ name: `u${i}`, password: `pw${i}` }));
-  const stoxSteps = 1 + o.rates.length + Math.max(0, o.repeats - 1);
+  // Warm-up, the search, and the repeats at the target rate (all of them when the search does not offer it).
+  const stoxSteps = 1 + o.rates.length + Math.max(0, o.repeats - (o.rates.includes(o.targetRate) ? 1 : 0));
   const stepUsers = (k: number): Array<{ name: string; password: string }> => users.map((u) => ({ name: `s${k}${u.name}`, password: u.password }));
   const prosody = await startProsody(procs, join(dir, 'prosody'), DOMAIN, [{ domain: SIP_DOMAIN, secret: SECRET }]);
   await prosody.register([...users, ...Array.from({ length: stoxSteps }, (_, k) => stepUsers(k)).flat()]);
   const uasPort = await freeUdpPort();
-  const clients = new Clients(procs.start(process.execPath, [packageFile('dist/bench/presence-clients.js')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
+  const clients = new LoadClients<PresenceClientCommand>(procs.start(process.execPath, [packageFile('dist/bench/presence-clients.js')], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }));
   const service = `xmpp://127.0.0.1:${prosody.c2sPort}`;
   await clients.call({ cmd: 'login', service, domain: DOMAIN, first: 0, users });
   let stoxStepCount = 0;
