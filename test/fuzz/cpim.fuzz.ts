@@ -17,30 +17,14 @@ import {
   type CpimBuildInput,
   type CpimMessage,
 } from '../../src/formats/cpim.js';
+import { RFC3862_EXAMPLE } from '../fixtures/cpim-messages.js';
 import { canonical, expectOnly, Finding, type FuzzTarget } from './engine.js';
 
 const crlf = (lines: string[]): string => lines.join('\r\n');
 
 const SEEDS = [
   // RFC 3862 §5.1 shape
-  crlf([
-    'From: MR SANDERS <im:piglet@100akerwood.com>',
-    'To: Depressed Donkey <im:eeyore@100akerwood.com>',
-    'DateTime: 2000-12-13T13:40:00-08:00',
-    'Subject: the weather will be fine today',
-    "Subject:;lang=fr beau temps prevu pour aujourd'hui",
-    'NS: MyFeatures <mid:MessageFeatures@id.foo.com>',
-    'Require: MyFeatures.VitalMessageOption',
-    'MyFeatures.VitalMessageOption: Confirmation-requested',
-    'MyFeatures.WackyMessageOption: Use-silly-font',
-    '',
-    'Content-type: text/xml; charset=utf-8',
-    'Content-ID: <1234567890@foo.com>',
-    '',
-    '<body>',
-    'Here is the text of my message.',
-    '</body>',
-  ]),
+  crlf([...RFC3862_EXAMPLE]),
   // RFC 5438 IMDN request, no separator before Content-Type (as the RFC prints it)
   crlf([
     'From: Alice <im:alice@example.com>',

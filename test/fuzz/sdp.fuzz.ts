@@ -8,24 +8,9 @@
  * may change): nothing is dropped or altered on the way.
  */
 import { DEFAULT_SDP_MAX_BYTES, parseSdp, SDP_INTERNAL_ERROR, SdpError, writeSdp } from '../../src/formats/sdp.js';
+import { MSRP_OFFER, sdp } from '../fixtures/sdp-offers.js';
 import { canonical, expectOnly, noThrow, Finding, type FuzzTarget } from './engine.js';
 
-const sdp = (lines: string[]): string => lines.join('\r\n') + '\r\n';
-
-const MSRP_OFFER = [
-  'v=0',
-  'o=romeo 2890844526 2890844527 IN IP4 ua.sip.example.com',
-  's=-',
-  'c=IN IP4 ua.sip.example.com',
-  't=0 0',
-  'm=message 7654 TCP/MSRP *',
-  'a=accept-types:message/cpim text/plain text/html',
-  'a=accept-wrapped-types:text/plain image/jpeg',
-  'a=max-size:262144',
-  'a=path:msrp://ua.sip.example.com:7654/jshA7weztas;tcp',
-  'a=setup:actpass',
-  'a=sendrecv',
-];
 
 const AUDIO_OFFER = [
   'v=0',

@@ -11,30 +11,13 @@ import {
   unescapeCpimValue,
 } from '../../../src/formats/cpim.js';
 
+import { RFC3862_EXAMPLE } from '../../fixtures/cpim-messages.js';
+
 const crlf = (lines: string[]): Buffer => Buffer.from(lines.join('\r\n'), 'utf8');
 
 describe('parseCpim', () => {
   it('RFC 3862 §5.1 canonical example (reference §8.1): headers, namespaces, Require, entity', () => {
-    const msg = parseCpim(
-      crlf([
-        'From: MR SANDERS <im:piglet@100akerwood.com>',
-        'To: Depressed Donkey <im:eeyore@100akerwood.com>',
-        'DateTime: 2000-12-13T13:40:00-08:00',
-        'Subject: the weather will be fine today',
-        "Subject:;lang=fr beau temps prevu pour aujourd'hui",
-        'NS: MyFeatures <mid:MessageFeatures@id.foo.com>',
-        'Require: MyFeatures.VitalMessageOption',
-        'MyFeatures.VitalMessageOption: Confirmation-requested',
-        'MyFeatures.WackyMessageOption: Use-silly-font',
-        '',
-        'Content-type: text/xml; charset=utf-8',
-        'Content-ID: <1234567890@foo.com>',
-        '',
-        '<body>',
-        'Here is the text of my message.',
-        '</body>',
-      ]),
-    );
+    const msg = parseCpim(crlf([...RFC3862_EXAMPLE]));
     expect(parseCpimAddress(cpimHeaders(msg, 'From')[0]?.value ?? '')).toEqual({ uri: 'im:piglet@100akerwood.com', displayName: 'MR SANDERS' });
     expect(cpimHeaders(msg, 'To')).toHaveLength(1);
     const subjects = cpimHeaders(msg, 'Subject');

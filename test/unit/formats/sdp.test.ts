@@ -1,23 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SDP_MAX_BYTES, parseSdp, SdpError, verbatimAttributes, writeSdp } from '../../../src/formats/sdp.js';
+import { MSRP_OFFER, sdp } from '../../fixtures/sdp-offers.js';
 
-const sdp = (lines: string[]): string => lines.join('\r\n') + '\r\n';
-
-/** An MSRP chat offer in the shape of RFC 4975 §7.1 (our own addresses and session id). */
-const MSRP_OFFER = [
-  'v=0',
-  'o=romeo 2890844526 2890844527 IN IP4 ua.sip.example.com',
-  's=-',
-  'c=IN IP4 ua.sip.example.com',
-  't=0 0',
-  'm=message 7654 TCP/MSRP *',
-  'a=accept-types:message/cpim text/plain',
-  'a=accept-wrapped-types:text/plain',
-  'a=max-size:65536',
-  'a=path:msrp://ua.sip.example.com:7654/jshA7weztas;tcp',
-  'a=setup:active',
-  'a=sendrecv',
-];
 
 /** An audio offer in the shape of RFC 4566 §5 (session-level fields, two media, rtpmap). */
 const AUDIO_OFFER = [
