@@ -6,7 +6,7 @@ import { packageFile } from '../src/package-root.js';
 import { imChartSubtitle, writeImCharts } from './im-chart.js';
 import { summarize, type ClientCommand, type LatencySummary, type StepCounts } from './im-clients.js';
 import { LoadClients } from './xmpp-load-clients.js';
-import { CpuMeter, Processes, cpuSeconds, waitForQuiet, RssSampler, freeUdpPort, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
+import { CpuMeter, Processes, cpuSeconds, waitCount, waitForQuiet, RssSampler, freeUdpPort, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
 
 /**
  * Page-mode IM through Stox both ways, beside same-run baselines without Stox (issue 3's "must show").
@@ -229,21 +229,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
     let sipp: Proc | undefined;
     const cpu = new CpuMeter(() => ({ stox: stox?.proc.pid, prosody: prosody.proc.pid, clients: clients.proc.pid, sipp: sipp?.pid }));
 
-    // Waits out a backlog too (a lossy step can leave thousands in flight), so the next step starts clean.
-    const waitDelivered = async (count: () => Promise<number> | number, expected: number, maxMs = 15_000): Promise<number> => {
-      let last = -1;
-      let stableSince = performance.now();
-      const deadline = performance.now() + maxMs;
-      for (;;) {
-        const n = await count();
-        if (n >= expected || performance.now() > deadline) return n;
-        if (n !== last) {
-          last = n;
-          stableSince = performance.now();
-        } else if (performance.now() - stableSince > 2000) return n;
-        await sleep(100);
-      }
-    };
+    // waitCount waits out a backlog too (a lossy step can leave thousands in flight), so the next step starts clean.
 
     const startUas = async (step: number): Promise<{ proc: Proc; log: string }> => {
       const log = join(dir.path, `uas-${step}.log`);
@@ -319,7 +305,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       rss!.mark();
       cpu.begin();
       const uac = await runUac(stox!.udpPort, rate, count, step);
-      const delivered = await waitDelivered(async () => (await clients.call<StepCounts>({ cmd: 'stats', step })).received, count);
+      const delivered = await waitCount(async () => (await clients.call<StepCounts>({ cmd: 'stats', step })).received, count, 15_000);
       const cpuPercent = cpu.end({ sipp: uac.cpuSeconds });
       const st = await clients.call<StepCounts>({ cmd: 'stats', step });
       const rows = sippRows(uac.screen);
@@ -353,7 +339,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       const uas = await startUas(step);
       cpu.begin();
       const uac = await runUac(uasPort, rate, count, step);
-      const delivered = await waitDelivered(() => uasResult(uas.log, step).lines, count, 3000);
+      const delivered = await waitCount(() => uasResult(uas.log, step).lines, count, 3000);
       const cpuPercent = cpu.end({ sippUac: uac.cpuSeconds });
       await uas.proc.stop();
       const r = uasResult(uas.log, step);
@@ -387,7 +373,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       cpu.begin();
       const routes = users.map((_, i) => ({ from: i, to: `bob${i}@${SIP_DOMAIN}` }));
       const sent = await clients.call<{ sent: number; elapsedMs: number }>({ cmd: 'send', step, rate, count, routes });
-      const delivered = await waitDelivered(() => uasResult(uas.log, step).lines, count);
+      const delivered = await waitCount(() => uasResult(uas.log, step).lines, count, 15_000);
       await sleep(300); // error stanzas, if any, come back after the UAS answered
       const cpuPercent = cpu.end();
       await uas.proc.stop();
@@ -421,7 +407,7 @@ export async function benchIm(options: Partial<ImBenchOptions> = {}, progress: (
       cpu.begin();
       const routes = users.map((_, i) => ({ from: i, to: `u${(i + 1) % users.length}@${DOMAIN}` }));
       const sent = await clients.call<{ sent: number; elapsedMs: number }>({ cmd: 'send', step, rate, count, routes });
-      const delivered = await waitDelivered(async () => (await clients.call<StepCounts>({ cmd: 'stats', step })).received, count);
+      const delivered = await waitCount(async () => (await clients.call<StepCounts>({ cmd: 'stats', step })).received, count, 15_000);
       const cpuPercent = cpu.end();
       const st = await clients.call<StepCounts>({ cmd: 'stats', step });
       return record({

@@ -63,6 +63,22 @@ export async function startStox(procs: Processes, dir: string, bin: string, yaml
   return { proc: s.proc, udpPort: udp.port };
 }
 
+/** Polls `count` until it reaches `expected`, stops moving for `stableMs`, or `maxMs` passes. */
+export async function waitCount(count: () => Promise<number> | number, expected: number, maxMs: number, stableMs = 2000): Promise<number> {
+  let last = -1;
+  let stableSince = performance.now();
+  const deadline = performance.now() + maxMs;
+  for (;;) {
+    const n = await count();
+    if (n >= expected || performance.now() > deadline) return n;
+    if (n !== last) {
+      last = n;
+      stableSince = performance.now();
+    } else if (performance.now() - stableSince > stableMs) return n;
+    await sleep(50);
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

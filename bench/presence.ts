@@ -8,7 +8,7 @@ import { summarize, type LatencySummary, type PresenceClientCommand, type Presen
 import { LoadClients } from './xmpp-load-clients.js';
 import { mergePresenceStores, shapeDifferences, writePresenceStore, x2sRows, type StoreShape } from './presence-store.js';
 import { startXmppSink, type XmppSink } from './presence-xmpp-sink.js';
-import { CpuMeter, Processes, cpuSeconds, freeUdpPort, machineBusySeconds, rssMb, sleep, startProsody, startStox, tempDir, type Proc, type Stox } from './peers.js';
+import { CpuMeter, Processes, cpuSeconds, freeUdpPort, rssMb, sleep, startProsody, startStox, tempDir, waitCount, waitForQuiet, type Proc, type Stox } from './peers.js';
 
 /**
  * Presence benchmarks (issue 4's "must show"), each beside a same-run baseline where one makes sense.
@@ -215,38 +215,6 @@ function readLines(file: string): string[] {
 }
 
 
-/**
- * Waits (at most `maxWaitMs`) until the whole machine has been below `maxBusyPercent` of one core for half
- * a second, and returns the busy share last seen: the 2 cores are shared with other work, which would
- * otherwise be measured as ours.
- */
-async function waitForQuietMachine(maxBusyPercent = 40, maxWaitMs = 3_000): Promise<number> {
-  const deadline = performance.now() + maxWaitMs;
-  for (;;) {
-    const b0 = machineBusySeconds();
-    const t0 = performance.now();
-    await sleep(500);
-    const busy = (100 * (machineBusySeconds() - b0)) / ((performance.now() - t0) / 1000);
-    if (busy <= maxBusyPercent || performance.now() > deadline) return Math.round(busy);
-  }
-}
-
-/** Polls `count` until it reaches `expected`, stops moving for `stableMs`, or `maxMs` passes. */
-async function waitCount(count: () => Promise<number> | number, expected: number, maxMs: number, stableMs = 2000): Promise<number> {
-  let last = -1;
-  let stableSince = performance.now();
-  const deadline = performance.now() + maxMs;
-  for (;;) {
-    const n = await count();
-    if (n >= expected || performance.now() > deadline) return n;
-    if (n !== last) {
-      last = n;
-      stableSince = performance.now();
-    } else if (performance.now() - stableSince > stableMs) return n;
-    await sleep(50);
-  }
-}
-
 // ------------------------------------------------------------------------------------------ part 1
 
 async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string, progress: (line: string) => void): Promise<NonNullable<PresenceResult['notify']>> {
@@ -366,7 +334,7 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
     const k = stoxStepCount++;
     const first = (k + 1) * o.users;
     await clients.call({ cmd: 'login', service, domain: DOMAIN, first, users: stepUsers(k) });
-    const busyBeforePercent = await waitForQuietMachine();
+    const busyBeforePercent = await waitForQuiet(40, 3_000);
     const startAt = startAtFor(dialogs);
     const uas = startNotifier(step, dialogs, startAt);
     await sleep(300);
@@ -425,7 +393,7 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
     const step = ++stepSeq;
     const dialogs = dialogsFor(rate);
     const expected = dialogs * o.loops;
-    const busyBeforePercent = await waitForQuietMachine();
+    const busyBeforePercent = await waitForQuiet(40, 3_000);
     const startAt = startAtFor(dialogs);
     const uas = startNotifier(step, dialogs, startAt);
     await sleep(300);
@@ -488,7 +456,7 @@ async function notifyPart(o: PresenceBenchOptions, procs: Processes, dir: string
     const step = ++stepSeq;
     const dialogs = dialogsFor(rate);
     const expected = dialogs * o.loops;
-    const busyBeforePercent = await waitForQuietMachine();
+    const busyBeforePercent = await waitForQuiet(40, 3_000);
     sipp = undefined;
     cpu.begin();
     const routes = users.map((_, i) => ({ from: i, to: `u${(i + 1) % users.length}@${DOMAIN}` }));
