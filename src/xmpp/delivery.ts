@@ -190,10 +190,9 @@ export class DeliveryTracker<M> {
       // The messages queued behind this barrier have waited for it too. A server this slow would make each
       // of them wait another round, past the SIP sender's first retransmission (T1): they were handed over,
       // so they are accepted unconfirmed with the rest, and a later bounce still becomes a notice.
-      const queued = state.waiting;
+      covers.push(...state.waiting);
       state.waiting = [];
-      state.inFlight?.covers.push(...queued);
-      this.opts.logger.warn({ component: 'xmpp', domain, id, covered: covers.length + queued.length }, 'no answer to delivery barrier in time; accepting unconfirmed');
+      this.opts.logger.warn({ component: 'xmpp', domain, id, covered: covers.length }, 'no answer to delivery barrier in time; accepting unconfirmed');
       this.completeBarrier(domain, state, false);
     }, this.opts.confirmTimeoutMs);
     state.inFlight = { id, covers, timer };
