@@ -8,9 +8,8 @@ import { serializeHead, serializeMessage } from './serializer.js';
 import {
   buildResponse,
   buildStatelessResponse,
-  defaultReason,
   newBranch,
-  statelessToTag,
+  rebuildsStatelessly,
   TransactionLayer,
   type ClientHandlers,
   type ClientTransaction,
@@ -375,29 +374,7 @@ export class SipStack {
    * object per status instead of its serialized bytes.
    */
   private rebuildable(res: SipResponse, req: SipRequest): PreparedResponse | undefined {
-    if (DIALOG_METHODS.has(req.method) || res.body.length !== 0 || res.reason !== defaultReason(res.status)) return undefined;
-    let vias = 0;
-    for (const [name, value] of res.headers.entries) {
-      switch (name) {
-        case 'via':
-          vias++;
-          break;
-        case 'from':
-        case 'call-id':
-        case 'cseq':
-          if (req.headers.get(name) !== value) return undefined;
-          break;
-        case 'to':
-          if (value !== req.headers.get('to') && value !== `${req.headers.get('to')};tag=${statelessToTag(req)}`) return undefined;
-          break;
-        case 'server':
-          if (value !== this.opts.userAgent) return undefined;
-          break;
-        default:
-          return undefined;
-      }
-    }
-    if (vias !== req.headers.getAll('via').length) return undefined;
+    if (DIALOG_METHODS.has(req.method) || !rebuildsStatelessly(res, req, 'server', this.opts.userAgent)) return undefined;
     let again = this.rebuilders.get(res.status);
     if (!again) {
       const status = res.status;

@@ -10,7 +10,7 @@ export type {
   ServerTransaction,
   TransactionTarget,
 } from './types.js';
-export { buildResponse, buildStatelessResponse, defaultReason, newBranch, newTag, statelessToTag, toTagFor } from './response.js';
+export { buildResponse, buildStatelessResponse, defaultReason, newBranch, newTag, rebuildsStatelessly, statelessToTag, toTagFor } from './response.js';
 export { buildAckForFailure, buildCancel } from './requests.js';
 export { DEFAULT_TIMERS, resolveTimers, type BaseTimers, type TimerValues } from './timers.js';
 export { MAGIC_COOKIE } from './keys.js';

@@ -195,3 +195,31 @@ function assembleResponse(
   if (extraHeaders) for (const [n, v] of extraHeaders) headers.append(n, v);
   return { kind: 'response', status, reason: reason ?? defaultReason(status), headers, body: EMPTY_BODY };
 }
+
+/**
+ * Whether `res` is exactly what `buildStatelessResponse(req, res.status)` plus one `extraName: extraValue`
+ * header builds: the copied headers (RFC 3261 §8.2.6.2), the request's To tag or the derived one, no body,
+ * the default reason. Such a response can be built again from any retransmission of `req` instead of kept.
+ */
+export function rebuildsStatelessly(res: SipResponse, req: SipRequest, extraName: string, extraValue: string): boolean {
+  if (res.body.length !== 0 || res.reason !== defaultReason(res.status)) return false;
+  let vias = 0;
+  for (const [name, value] of res.headers.entries) {
+    switch (name) {
+      case 'via':
+        vias++;
+        break;
+      case 'from':
+      case 'call-id':
+      case 'cseq':
+        if (req.headers.get(name) !== value) return false;
+        break;
+      case 'to':
+        if (value !== req.headers.get('to') && value !== `${req.headers.get('to')};tag=${statelessToTag(req)}`) return false;
+        break;
+      default:
+        if (name !== extraName || value !== extraValue) return false;
+    }
+  }
+  return vias === req.headers.getAll('via').length;
+}

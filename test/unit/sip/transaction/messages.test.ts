@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRequest, type SipRequest } from '../../../../src/sip/message.js';
 import { addressParam, clientKeyForResponse, parseCSeqValue, parseTopVia, serverKey, tagOf } from '../../../../src/sip/transaction/keys.js';
-import { buildAckForFailure, buildCancel, buildResponse, defaultReason, newBranch, newTag, toTagFor } from '../../../../src/sip/transaction/index.js';
+import { buildAckForFailure, buildCancel, buildResponse, buildStatelessResponse, defaultReason, newBranch, newTag, rebuildsStatelessly, toTagFor } from '../../../../src/sip/transaction/index.js';
 import { resolveTimers } from '../../../../src/sip/transaction/timers.js';
 
 function invite(): SipRequest {
@@ -170,5 +170,26 @@ describe('RFC 3261 Appendix A timer values', () => {
     expect(resolveTimers({ T1: 100 })).toMatchObject({ T1: 100, B: 6400, F: 6400, H: 6400, J: 6400, T2: 4000 });
     expect(() => resolveTimers({ T1: 0 })).toThrow(RangeError);
     expect(() => resolveTimers({ T4: Number.NaN })).toThrow(RangeError);
+  });
+});
+
+describe('rebuildsStatelessly: a final response that a retransmission of its request can rebuild (RFC 3261 §17.2.2)', () => {
+  it('is true for buildStatelessResponse plus the one allowed header, false once anything else differs', () => {
+    const req = invite();
+    const plain = (): ReturnType<typeof buildStatelessResponse> => {
+      const r = buildStatelessResponse(req, 202);
+      r.headers.append('server', 'Stox/test');
+      return r;
+    };
+    expect(rebuildsStatelessly(plain(), req, 'server', 'Stox/test')).toBe(true);
+    expect(rebuildsStatelessly(plain(), req, 'server', 'Stox/other')).toBe(false);
+    const withWarning = plain();
+    withWarning.headers.append('warning', '399 stox "x"');
+    expect(rebuildsStatelessly(withWarning, req, 'server', 'Stox/test')).toBe(false);
+    expect(rebuildsStatelessly({ ...plain(), reason: 'Fine' }, req, 'server', 'Stox/test')).toBe(false);
+    // A random To tag (buildResponse) is not the derived one.
+    const random = buildResponse(req, 202);
+    random.headers.append('server', 'Stox/test');
+    expect(rebuildsStatelessly(random, req, 'server', 'Stox/test')).toBe(false);
   });
 });
