@@ -1,8 +1,8 @@
 import { client, xml } from '@xmpp/client';
-import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import type { Element } from 'ltx';
+import type { Proc } from './peers.js';
 
 /**
  * What the benchmarks' XMPP load processes (bench/im-clients.ts, bench/presence-clients.ts) share: users
@@ -145,11 +145,11 @@ export function serveCommands<C extends { cmd: string }>(handle: (c: C) => Promi
 }
 
 /** The parent's end of `serveCommands`: each call resolves with the worker's answer to it. */
-export class LoadClients<C extends { cmd: string }, P extends { child: ChildProcess; exited: Promise<unknown>; output(): string } = { child: ChildProcess; exited: Promise<unknown>; output(): string; pid: number }> {
+export class LoadClients<C extends { cmd: string }> {
   private seq = 0;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
-  constructor(readonly proc: P) {
+  constructor(readonly proc: Proc) {
     proc.child.on('message', (m: LoadReply) => {
       const w = this.waiting.get(m.seq);
       if (!w) return;
