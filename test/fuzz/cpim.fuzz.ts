@@ -17,7 +17,7 @@ import {
   type CpimBuildInput,
   type CpimMessage,
 } from '../../src/formats/cpim.js';
-import { RFC3862_EXAMPLE } from '../fixtures/cpim-messages.js';
+import { IMDN_REQUEST, RFC3862_EXAMPLE } from '../fixtures/cpim-messages.js';
 import { canonical, expectOnly, Finding, type FuzzTarget } from './engine.js';
 
 const crlf = (lines: string[]): string => lines.join('\r\n');
@@ -26,18 +26,7 @@ const SEEDS = [
   // RFC 3862 §5.1 shape
   crlf([...RFC3862_EXAMPLE]),
   // RFC 5438 IMDN request, no separator before Content-Type (as the RFC prints it)
-  crlf([
-    'From: Alice <im:alice@example.com>',
-    'To: Bob <im:bob@example.com>',
-    'NS: imdn <urn:ietf:params:imdn>',
-    'imdn.Message-ID: 34jk324j',
-    'DateTime: 2006-04-04T12:16:49-05:00',
-    'imdn.Disposition-Notification: positive-delivery, negative-delivery',
-    'Content-type: text/plain',
-    'Content-length: 12',
-    '',
-    'Hello World',
-  ]),
+  crlf([...IMDN_REQUEST]),
   // IMDN notification body
   crlf([
     'From: Bob <im:bob@example.com>',

@@ -10,8 +10,7 @@ import {
   parseCpimAddress,
   unescapeCpimValue,
 } from '../../../src/formats/cpim.js';
-
-import { RFC3862_EXAMPLE } from '../../fixtures/cpim-messages.js';
+import { IMDN_REQUEST, RFC3862_EXAMPLE } from '../../fixtures/cpim-messages.js';
 
 const crlf = (lines: string[]): Buffer => Buffer.from(lines.join('\r\n'), 'utf8');
 
@@ -40,20 +39,7 @@ describe('parseCpim', () => {
   });
 
   it('tolerates the missing separator before Content-Type (RFC 7702 / RFC 5438 examples, reference §8.1)', () => {
-    const msg = parseCpim(
-      crlf([
-        'From: Alice <im:alice@example.com>',
-        'To: Bob <im:bob@example.com>',
-        'NS: imdn <urn:ietf:params:imdn>',
-        'imdn.Message-ID: 34jk324j',
-        'DateTime: 2006-04-04T12:16:49-05:00',
-        'imdn.Disposition-Notification: positive-delivery, negative-delivery',
-        'Content-type: text/plain',
-        'Content-length: 12',
-        '',
-        'Hello World',
-      ]),
-    );
+    const msg = parseCpim(crlf([...IMDN_REQUEST]));
     expect(cpimHeaders(msg, 'Message-ID', IMDN_NS)[0]?.value).toBe('34jk324j');
     expect(msg.contentType).toBe('text/plain');
     expect(msg.body.toString()).toBe('Hello World');
