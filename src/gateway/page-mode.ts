@@ -8,6 +8,7 @@ import { formatJid, parseJid, type Jid } from '../core/jid.js';
 import { sipPageToXmpp, xmppPageToSip, X2S_IGNORE, type SipPage } from '../core/messages.js';
 import type { StoxConfig } from '../config/schema.js';
 import { decodePage, encodePage } from '../sip/page-codec.js';
+import { detached } from '../sip/detached.js';
 import type { SipRequest } from '../sip/message.js';
 import type { SipStack } from '../sip/stack.js';
 import type { ServerTransaction } from '../sip/transaction/index.js';
@@ -23,7 +24,8 @@ export interface SentToXmpp {
   senderUri: string;
   recipient: Jid;
   callId: string;
-  sentAt: string;
+  /** Date.now() when it was handed over; formatted only for the rare notice. */
+  sentAt: number;
 }
 
 export interface GatewayComponent {
@@ -94,16 +96,6 @@ function replyHeader(stanza: Element): Element {
     if (typeof v === 'string') attrs[name] = v;
   }
   return xml(stanza.name, attrs);
-}
-
-/**
- * A copy of `s` that shares no memory with the string it was cut from. The parser slices header values
- * out of one string per message, and V8 keeps that whole string alive for as long as any slice lives:
- * the metadata kept for late bounces (up to 100 000 entries) would otherwise hold every message's entire
- * header block. Concatenating flattens into a fresh string; slicing that one drops the added character.
- */
-function detached(s: string): string {
-  return (' ' + s).slice(1);
 }
 
 /**
@@ -276,7 +268,7 @@ export class PageModeBridge {
       return reply(503, 'XMPP server unreachable', [['retry-after', String(this.im.retryAfterSeconds)]]);
     }
     const stanza = xmppPageToStanza(result.page);
-    const meta: SentToXmpp = { senderUri: detached(page.from.uri), recipient: to, callId: detached(page.callId), sentAt: new Date().toISOString() };
+    const meta: SentToXmpp = { senderUri: detached(page.from.uri), recipient: to, callId: detached(page.callId), sentAt: Date.now() };
     let outcome;
     try {
       outcome = await via.delivery.deliver(stanza, meta);
@@ -307,7 +299,7 @@ export class PageModeBridge {
     } catch {
       return;
     }
-    const text = `Stox: your message to ${recipientUri} sent at ${meta.sentAt} was not delivered: ${error.condition}${error.text ? ` (${error.text})` : ''}.`;
+    const text = `Stox: your message to ${recipientUri} sent at ${new Date(meta.sentAt).toISOString()} was not delivered: ${error.condition}${error.text ? ` (${error.text})` : ''}.`;
     const req = encodePage({
       requestUri: meta.senderUri,
       from: { uri: recipientUri },

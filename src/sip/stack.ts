@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { lazyChild } from '../ops/logging.js';
 import { systemClock, type Clock } from './clock.js';
 import { formatVia, parseNameAddr, parseVia, type Via } from './header-values.js';
 import { type InboundMessage, type SipEndpoint, type SipRequest, type SipResponse } from './message.js';
@@ -621,7 +622,7 @@ export class SipStack {
       tx.respond(this.response(req, 404, 'No route to user'));
       return;
     }
-    app.onRequest(tx, target, this.log.child({ callId: req.headers.get('call-id'), method: req.method }));
+    app.onRequest(tx, target, lazyChild(this.log, { callId: req.headers.get('call-id'), method: req.method }));
   }
 
   private isSelf(target: SipUri): boolean {

@@ -24,8 +24,11 @@ export interface SipUri {
   /** Parameter names lower-case; values unescaped, `null` for a parameter without `=` (e.g. `lr`). */
   params: Map<string, string | null>;
   /** URI headers (`?Subject=x&Priority=urgent`), names as written, values unescaped. */
-  headers: Map<string, string>;
+  headers: ReadonlyMap<string, string>;
 }
+
+/** What a URI without headers (nearly every one) holds: one shared, never-written map, not one per parse. */
+const NO_URI_HEADERS: ReadonlyMap<string, string> = new Map();
 
 // --- character classes (RFC 3261 §25.1) ---------------------------------------------------------
 
@@ -215,13 +218,15 @@ function parseUriParams(s: string, start: number, end: number, params: Map<strin
   }
 }
 
-function parseUriHeaders(s: string, headers: Map<string, string>): void {
+function parseUriHeaders(s: string): Map<string, string> {
+  const headers = new Map<string, string>();
   for (const part of s.split('&')) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new SipSyntaxError('Bad URI header');
     const name = unescapeChecked(part.slice(0, eq), HEADER_CHARS, 'header');
     headers.set(name, unescapeChecked(part.slice(eq + 1), HEADER_CHARS, 'header'));
   }
+  return headers;
 }
 
 // --- parse / format -----------------------------------------------------------------------------
@@ -240,7 +245,7 @@ export function parseUri(text: string): SipUri {
 }
 
 function parseSip(scheme: string, s: string, start: number): SipUri {
-  const uri: SipUri = { scheme, host: '', params: new Map(), headers: new Map() };
+  const uri: SipUri = { scheme, host: '', params: new Map(), headers: NO_URI_HEADERS };
   let i = start;
   // The user part may hold ';' and '?' (user-unreserved) but never a raw '@', so the first '@' ends it.
   const at = s.indexOf('@', start);
@@ -263,12 +268,12 @@ function parseSip(scheme: string, s: string, start: number): SipUri {
     if (s.charCodeAt(i) !== 59 /* ; */) throw new SipSyntaxError('Invalid character in URI host');
     parseUriParams(s, i, paramsEnd, uri.params);
   }
-  if (q >= 0) parseUriHeaders(s.slice(q + 1), uri.headers);
+  if (q >= 0) uri.headers = parseUriHeaders(s.slice(q + 1));
   return uri;
 }
 
 function parseOther(scheme: string, s: string, start: number): SipUri {
-  const uri: SipUri = { scheme, host: '', params: new Map(), headers: new Map() };
+  const uri: SipUri = { scheme, host: '', params: new Map(), headers: NO_URI_HEADERS };
   const q = s.indexOf('?', start);
   const mainEnd = q < 0 ? s.length : q;
   let at = s.indexOf('@', start);
@@ -289,7 +294,7 @@ function parseOther(scheme: string, s: string, start: number): SipUri {
     uri.user = unescapeChecked(raw, OPAQUE_CHARS, 'user');
   }
   if (semi >= 0) parseUriParams(s, semi, mainEnd, uri.params);
-  if (q >= 0) parseUriHeaders(s.slice(q + 1), uri.headers);
+  if (q >= 0) uri.headers = parseUriHeaders(s.slice(q + 1));
   return uri;
 }
 
@@ -343,7 +348,7 @@ function sameParamValue(a: string | null, b: string | null): boolean {
   return a === b || a.toLowerCase() === b.toLowerCase();
 }
 
-function sameHeaders(a: Map<string, string>, b: Map<string, string>): boolean {
+function sameHeaders(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
   if (a.size !== b.size) return false;
   const lowered = new Map<string, string>();
   for (const [n, v] of b) lowered.set(n.toLowerCase(), v);

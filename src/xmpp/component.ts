@@ -209,22 +209,30 @@ export class XmppComponent {
    * sender with a 503-style error rather than queueing), and with StanzaAddressError for a stanza without
    * `from`/`to` or with a `from` outside this component's domain (XEP-0114 §3: the server would kill the stream).
    */
-  async send(stanza: Element): Promise<void> {
-    this.checkAddresses(stanza);
+  send(stanza: Element): Promise<void> {
+    try {
+      this.checkAddresses(stanza);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const entity = this.entity;
     const socket = entity?.socket;
     if (this._state !== 'online' || entity === undefined || entity.status !== 'online' || !socket) {
-      throw new ComponentUnavailableError(`component ${this.domain} is ${this._state}`);
+      return Promise.reject(new ComponentUnavailableError(`component ${this.domain} is ${this._state}`));
     }
     if (socket.writableLength > this.maxBufferedBytes) {
-      throw new ComponentUnavailableError(`component ${this.domain} is congested (${socket.writableLength} bytes unsent)`);
+      return Promise.reject(new ComponentUnavailableError(`component ${this.domain} is congested (${socket.writableLength} bytes unsent)`));
     }
     this.corkUntilIdle(socket);
-    try {
-      await entity.send(stanza);
-    } catch (err) {
-      throw new ComponentUnavailableError(`component ${this.domain} lost the stanza: ${describeError(err).text}`, { cause: err });
-    }
+    // Straight to the socket rather than through xmpp.js's send(): that wraps each write in two more
+    // promises and an event, which at thousands of stanzas a second cost more than the write. The entity
+    // is online (checked above), which is all xmpp.js's own write checks.
+    return new Promise((resolve, reject) => {
+      socket.write(stanza.toString(), (err) => {
+        if (err) reject(new ComponentUnavailableError(`component ${this.domain} lost the stanza: ${describeError(err).text}`, { cause: err }));
+        else resolve();
+      });
+    });
   }
 
   /**

@@ -89,8 +89,6 @@ export class DeliveryTracker<M> {
   private readonly lateWindowMs: number;
   private readonly maxRemembered: number;
   private readonly maxPending: number;
-  /** deliver() calls between the overload check and their entry in `pending` (awaiting the socket). */
-  private sending = 0;
 
   constructor(
     private readonly component: Pick<XmppComponent, 'domain' | 'send'>,
@@ -114,21 +112,24 @@ export class DeliveryTracker<M> {
    * Send a `<message/>` (it must carry a unique id) and settle once the server has either bounced it or
    * answered the barrier behind it. Rejects, without tracking anything, when the component cannot send.
    */
-  async deliver(stanza: Element, meta: M): Promise<DeliveryOutcome> {
+  deliver(stanza: Element, meta: M): Promise<DeliveryOutcome> {
     const id = stanza.attrs.id as string | undefined;
     const to = stanza.attrs.to as string | undefined;
-    if (!id || !to) throw new Error('a tracked message needs an id and a to');
-    if (this.pending.size + this.sending >= this.maxPending) {
-      throw new ComponentUnavailableError(`${this.pending.size + this.sending} messages await the XMPP server's confirmation; refusing more`);
+    if (!id || !to) return Promise.reject(new Error('a tracked message needs an id and a to'));
+    if (this.pending.size >= this.maxPending) {
+      return Promise.reject(new ComponentUnavailableError(`${this.pending.size} messages await the XMPP server's confirmation; refusing more`));
     }
-    this.sending++;
-    try {
-      await this.component.send(stanza);
-    } finally {
-      this.sending--;
-    }
-    return new Promise<DeliveryOutcome>((resolve) => {
+    return new Promise<DeliveryOutcome>((resolve, reject) => {
       const entry: Pending<M> = { meta, resolve, settled: false };
+      // Tracked from the moment it is written, not once the socket has taken it: the barrier goes out behind
+      // it in the same write, and a message the socket then loses is taken back here before the barrier's
+      // own failure (write callbacks run in order) could count it as handed over.
+      this.component.send(stanza).catch((err: unknown) => {
+        this.pending.delete(id);
+        if (entry.settled) return;
+        entry.settled = true;
+        reject(err);
+      });
       this.pending.set(id, entry);
       const domain = domainOf(to);
       let state = this.domains.get(domain);
@@ -213,8 +214,9 @@ export class DeliveryTracker<M> {
       if (entry.settled) continue;
       this.pending.delete(id);
       this.settleAccepted(entry, confirmed);
-      this.remember(id, entry.meta, now);
+      this.accepted.set(id, { meta: entry.meta, at: now });
     }
+    this.forgetOld(now);
     if (state.waiting.length > 0) this.sendBarrier(domain, state);
     else this.domains.delete(domain);
   }
@@ -225,8 +227,8 @@ export class DeliveryTracker<M> {
     entry.resolve({ status: 'accepted', confirmed });
   }
 
-  private remember(id: string, meta: M, now: number): void {
-    this.accepted.set(id, { meta, at: now });
+  /** Once per barrier, not per message: the scan costs an iterator, and batches are what arrive. */
+  private forgetOld(now: number): void {
     // Map iteration is insertion order, so the oldest entries are first.
     for (const [oldId, v] of this.accepted) {
       if (this.accepted.size <= this.maxRemembered && now - v.at <= this.lateWindowMs) break;

@@ -6,11 +6,8 @@
  * a bucket holds everything that expires within one `step`, and the whole bucket goes at once.
  */
 import type { Clock, TimerHandle } from '../clock.js';
+import { detached } from '../detached.js';
 
-/** A string with no reference to any other string's storage (not a slice or concatenation of them). */
-function detached(s: string): string {
-  return Buffer.from(s, 'utf8').toString('utf8');
-}
 
 interface Bucket<V> {
   /** Sweep time: the end of the step in which every record of the bucket has expired. */

@@ -64,7 +64,48 @@ export function firstViaValue(headers: SipHeaders): string | undefined {
 }
 
 export function parseTopVia(headers: SipHeaders): TopVia | undefined {
-  const value = firstViaValue(headers);
+  const raw = headers.get('via');
+  if (raw === undefined) return undefined;
+  return (raw.indexOf('"') < 0 ? plainTopVia(raw) : undefined) ?? generalTopVia(raw);
+}
+
+/** Characters of a transport token as senders write it (RFC 3261 §25.1 token, minus the rare ones). */
+const TRANSPORT_CHARS = /^[A-Za-z0-9.!%*_+`'~-]+$/;
+
+/**
+ * The common shape (`SIP/2.0/UDP host:port;branch=...`, nothing quoted), read without splitting every
+ * parameter into a Map: every request pays for this key. Undefined when the value is not of that shape,
+ * for the general reading to decide; where it answers, it answers what that reading would.
+ */
+function plainTopVia(raw: string): TopVia | undefined {
+  const comma = raw.indexOf(',');
+  const value = (comma < 0 ? raw : raw.slice(0, comma)).trim();
+  const semi = value.indexOf(';');
+  const head = semi < 0 ? value : value.slice(0, semi);
+  if (!head.startsWith('SIP/2.0/')) return undefined;
+  const sp = head.indexOf(' ', 8);
+  if (sp < 0) return undefined;
+  const transport = head.slice(8, sp);
+  const sentBy = head.slice(sp + 1).trimEnd();
+  if (!TRANSPORT_CHARS.test(transport) || sentBy === '' || /\s/.test(sentBy)) return undefined;
+  let branch: string | undefined;
+  for (let i = semi; i >= 0; ) {
+    const next = value.indexOf(';', i + 1);
+    const p = next < 0 ? value.slice(i + 1) : value.slice(i + 1, next);
+    const eq = p.indexOf('=');
+    if ((eq < 0 ? p : p.slice(0, eq)).trim().toLowerCase() === 'branch') {
+      // The first branch counts, as in parseParams; one without a value is no branch.
+      const v = eq < 0 ? '' : p.slice(eq + 1).trim();
+      branch = v === '' ? undefined : v;
+      break;
+    }
+    i = next;
+  }
+  return { transport: transport.toUpperCase(), sentBy: sentBy.toLowerCase(), branch };
+}
+
+function generalTopVia(raw: string): TopVia | undefined {
+  const value = (splitOutsideQuotes(raw, ',')[0] ?? '').trim();
   if (value === undefined || value === '') return undefined;
   const [head = '', ...rest] = splitOutsideQuotes(value, ';');
   const params = parseParams(rest);

@@ -134,6 +134,21 @@ describe('matching keys', () => {
     expect(parseTopVia(createRequest('OPTIONS', 'sip:x').headers)).toBeUndefined();
   });
 
+  it('RFC 3261 §17.2.3: the plain-Via shortcut reads what the general reading does (first branch, case, LWS, two hops)', () => {
+    const top = (v: string) => parseTopVia(createRequest('OPTIONS', 'sip:x', [['Via', v]]).headers);
+    expect(top('SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport')).toEqual({ transport: 'UDP', sentBy: '10.0.0.1:5060', branch: 'z9hG4bKa' });
+    expect(top('SIP/2.0/udp Host.EXAMPLE:5060 ;rport; Branch = z9hG4bKb ;branch=z9hG4bKc')).toEqual({ transport: 'UDP', sentBy: 'host.example:5060', branch: 'z9hG4bKb' });
+    // A valueless first branch hides a later one, as it does in the parameter map.
+    expect(top('SIP/2.0/UDP h;branch;branch=z9hG4bKd')?.branch).toBeUndefined();
+    expect(top('SIP/2.0/UDP h;branch=')?.branch).toBeUndefined();
+    expect(top('SIP/2.0/TCP a:1;branch=z9hG4bKe, SIP/2.0/UDP b;branch=z9hG4bKf')).toEqual({ transport: 'TCP', sentBy: 'a:1', branch: 'z9hG4bKe' });
+    // Shapes the shortcut leaves to the general reading: LWS in the sent-by, lower-case protocol, a tab.
+    expect(top('SIP/2.0/UDP h : 5060;branch=z9hG4bKg')).toEqual({ transport: 'UDP', sentBy: 'h:5060', branch: 'z9hG4bKg' });
+    expect(top('sip/2.0/UDP h;branch=z9hG4bKh')).toEqual({ transport: 'UDP', sentBy: 'h', branch: 'z9hG4bKh' });
+    expect(top('SIP/2.0/UDP\th;branch=z9hG4bKi')).toEqual({ transport: 'UDP', sentBy: 'h', branch: 'z9hG4bKi' });
+    expect(top('garbage')).toEqual({ transport: '', sentBy: 'garbage', branch: undefined });
+  });
+
   it('reads CSeq with extra whitespace and rejects garbage', () => {
     expect(parseCSeqValue('  42   INVITE ')).toEqual({ seq: 42, method: 'INVITE' });
     expect(parseCSeqValue('INVITE 42')).toBeUndefined();
