@@ -263,13 +263,22 @@ function identityKey(uri: string): string | undefined {
 
 type Decoded = { ok: true; text: string } | { ok: false; error: S2XResult };
 
+/**
+ * Decoders by charset label, reused: a decode without `stream` starts afresh, and making one per message
+ * was a visible share of the work. Only labels a decoder exists for get here, and few exist.
+ */
+const decoders = new Map<string, TextDecoder>();
+
 function decodeText(bytes: Buffer, charset: string | undefined): Decoded {
   const label = (charset ?? 'utf-8').trim().toLowerCase();
-  let decoder: TextDecoder;
-  try {
-    decoder = new TextDecoder(label, { fatal: true });
-  } catch {
-    return { ok: false, error: unsupported(`Unsupported charset ${label.slice(0, 40)}`) };
+  let decoder = decoders.get(label);
+  if (decoder === undefined) {
+    try {
+      decoder = new TextDecoder(label, { fatal: true });
+    } catch {
+      return { ok: false, error: unsupported(`Unsupported charset ${label.slice(0, 40)}`) };
+    }
+    decoders.set(label, decoder);
   }
   try {
     return { ok: true, text: decoder.decode(bytes) };
@@ -280,7 +289,7 @@ function decodeText(bytes: Buffer, charset: string | undefined): Decoded {
 
 /** XML-safe text with SIP's CRLF line ends normalized (XML would turn them into LF anyway). */
 function cleanText(s: string): string {
-  return xmlCharSafe(s.replace(/\r\n?/g, '\n'));
+  return xmlCharSafe(s.indexOf('\r') < 0 ? s : s.replace(/\r\n?/g, '\n'));
 }
 
 /** Content-Language may list several tags (RFC 3261 §20.13); xml:lang holds one. */
@@ -291,6 +300,7 @@ function firstLanguageTag(value: string | undefined): string | undefined {
 
 /** RFC 6121 §5.2.4: several subjects only with distinct xml:lang; the first per language wins. */
 function dedupeByLang(items: Array<{ lang?: string; text: string }>): Array<{ lang?: string; text: string }> {
+  if (items.length < 2) return items;
   const seen = new Set<string>();
   return items.filter((s) => {
     const key = s.lang?.toLowerCase() ?? '';

@@ -16,8 +16,16 @@ export interface ContentType {
   /** `type/subtype`, lower-cased: both halves are case-insensitive (RFC 2045 §5.1). */
   type: string;
   /** Parameter names lower-cased (case-insensitive); values as sent, quotes and escapes removed. */
-  params: Map<string, string>;
+  params: ReadonlyMap<string, string>;
 }
+
+/**
+ * Parsed values by their text. A gateway sees the same few Content-Types (`text/plain;charset=UTF-8`)
+ * message after message; results are read-only, so one object serves every message that repeats the
+ * text. Bounded by clearing when full: cheap, and flat whatever senders write.
+ */
+const parsedTypes = new Map<string, ContentType>();
+const MAX_PARSED_TYPES = 256;
 
 /** RFC 2045 token: printable US-ASCII without SPACE and tspecials. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -32,6 +40,16 @@ export function isMimeToken(s: string): boolean {
 
 /** Parses `type/subtype *(; name=value)`. Throws ContentTypeError on anything malformed. */
 export function parseContentType(value: string): ContentType {
+  let ct = parsedTypes.get(value);
+  if (ct === undefined) {
+    ct = parseUncached(value);
+    if (parsedTypes.size >= MAX_PARSED_TYPES) parsedTypes.clear();
+    parsedTypes.set(value, ct);
+  }
+  return ct;
+}
+
+function parseUncached(value: string): ContentType {
   if (value.length > MAX_VALUE_LENGTH) throw new ContentTypeError('Content-Type value too long');
   if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) throw new ContentTypeError('control character in Content-Type');
   let i = 0;

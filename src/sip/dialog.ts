@@ -140,7 +140,7 @@ export function inDialogRequest(d: DialogState, method: string, body?: Buffer | 
 
 function tagged(nameAddr: string, tag: string): string {
   const na = parseNameAddr(nameAddr);
-  na.params.set('tag', tag);
+  na.params = new Map([...na.params, ['tag', tag]]);
   return formatNameAddr(na);
 }
 

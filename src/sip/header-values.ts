@@ -161,7 +161,7 @@ function isWellFormedQuoted(v: string): boolean {
  * A quoted-string holding controls is quoted again from its content: wrapping it whole would turn its
  * quotes into part of the value.
  */
-export function formatParams(params: Map<string, string | null>): string {
+export function formatParams(params: ReadonlyMap<string, string | null>): string {
   let out = '';
   for (const [name, value] of params) {
     if (!isToken(name)) throw new SipSyntaxError(`Bad parameter name ${JSON.stringify(name)}`);
@@ -418,11 +418,14 @@ export function viaBranch(v: Via): string | undefined {
 
 // --- name-addr / addr-spec ----------------------------------------------------------------------
 
+/** The parameters of a name-addr without any; read-only by type, so one map serves them all. */
+const NO_PARAMS: ReadonlyMap<string, string | null> = new Map();
+
 export interface NameAddr {
   displayName?: string;
   uri: SipUri;
   /** Header parameters (tag, expires, q, +sip.instance ...), not URI parameters. */
-  params: Map<string, string | null>;
+  params: ReadonlyMap<string, string | null>;
 }
 
 /**
@@ -477,8 +480,13 @@ function scanNameAddr(value: string, keep: boolean, validUri: string | undefined
     i = end;
   }
   const uri = keep || uriText !== validUri ? parseUri(uriText) : undefined;
-  const params = new Map<string, string | null>();
-  parseParamsInto(s, i, params);
+  // Most addresses other than a From or a tagged To carry no header parameter: share one empty map.
+  let params: ReadonlyMap<string, string | null> = NO_PARAMS;
+  if (skipLws(s, i) < s.length) {
+    const own = new Map<string, string | null>();
+    parseParamsInto(s, i, own);
+    params = own;
+  }
   if (!keep || !uri) return undefined;
   const na: NameAddr = { uri, params };
   if (displayName !== undefined) na.displayName = displayName;

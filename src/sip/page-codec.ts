@@ -17,7 +17,7 @@ function nameAddrParts(value: string | undefined, header: string): { uri: string
   // gr outside the brackets is a header parameter in the RFC examples; the mapping accepts both (§1.7).
   const uri = na.uri;
   const gr = na.params.get('gr');
-  if (gr !== undefined && !uri.params.has('gr')) uri.params.set('gr', gr);
+  if (gr !== undefined && !uri.params.has('gr')) uri.params = new Map([...uri.params, ['gr', gr]]);
   const out: { uri: string; displayName?: string } = { uri: formatUri(uri) };
   if (na.displayName !== undefined && na.displayName !== '') out.displayName = na.displayName;
   return out;

@@ -22,12 +22,16 @@ export interface SipUri {
   host: string;
   port?: number;
   /** Parameter names lower-case; values unescaped, `null` for a parameter without `=` (e.g. `lr`). */
-  params: Map<string, string | null>;
+  params: ReadonlyMap<string, string | null>;
   /** URI headers (`?Subject=x&Priority=urgent`), names as written, values unescaped. */
   headers: ReadonlyMap<string, string>;
 }
 
-/** What a URI without headers (nearly every one) holds: one shared, never-written map, not one per parse. */
+/**
+ * What a URI without parameters or headers (most of them) holds: one shared, never-written map each, not
+ * two fresh maps per parse; the types keep anyone from writing to them.
+ */
+const NO_URI_PARAMS: ReadonlyMap<string, string | null> = new Map();
 const NO_URI_HEADERS: ReadonlyMap<string, string> = new Map();
 
 // --- character classes (RFC 3261 §25.1) ---------------------------------------------------------
@@ -194,8 +198,9 @@ export function parseHostPort(text: string, what = 'host'): { host: string; port
 
 // --- parameters and headers ---------------------------------------------------------------------
 
-function parseUriParams(s: string, start: number, end: number, params: Map<string, string | null>): void {
+function parseUriParams(s: string, start: number, end: number): Map<string, string | null> {
   // s[start] is ';'
+  const params = new Map<string, string | null>();
   let i = start;
   while (i < end) {
     let j = s.indexOf(';', i + 1);
@@ -216,6 +221,7 @@ function parseUriParams(s: string, start: number, end: number, params: Map<strin
     params.set(name, value);
     i = j;
   }
+  return params;
 }
 
 function parseUriHeaders(s: string): Map<string, string> {
@@ -245,7 +251,7 @@ export function parseUri(text: string): SipUri {
 }
 
 function parseSip(scheme: string, s: string, start: number): SipUri {
-  const uri: SipUri = { scheme, host: '', params: new Map(), headers: NO_URI_HEADERS };
+  const uri: SipUri = { scheme, host: '', params: NO_URI_PARAMS, headers: NO_URI_HEADERS };
   let i = start;
   // The user part may hold ';' and '?' (user-unreserved) but never a raw '@', so the first '@' ends it.
   const at = s.indexOf('@', start);
@@ -266,14 +272,14 @@ function parseSip(scheme: string, s: string, start: number): SipUri {
   const paramsEnd = q < 0 ? s.length : q;
   if (i < paramsEnd) {
     if (s.charCodeAt(i) !== 59 /* ; */) throw new SipSyntaxError('Invalid character in URI host');
-    parseUriParams(s, i, paramsEnd, uri.params);
+    uri.params = parseUriParams(s, i, paramsEnd);
   }
   if (q >= 0) uri.headers = parseUriHeaders(s.slice(q + 1));
   return uri;
 }
 
 function parseOther(scheme: string, s: string, start: number): SipUri {
-  const uri: SipUri = { scheme, host: '', params: new Map(), headers: NO_URI_HEADERS };
+  const uri: SipUri = { scheme, host: '', params: NO_URI_PARAMS, headers: NO_URI_HEADERS };
   const q = s.indexOf('?', start);
   const mainEnd = q < 0 ? s.length : q;
   let at = s.indexOf('@', start);
@@ -293,7 +299,7 @@ function parseOther(scheme: string, s: string, start: number): SipUri {
     if (raw === '') throw new SipSyntaxError(`Empty ${scheme} URI`);
     uri.user = unescapeChecked(raw, OPAQUE_CHARS, 'user');
   }
-  if (semi >= 0) parseUriParams(s, semi, mainEnd, uri.params);
+  if (semi >= 0) uri.params = parseUriParams(s, semi, mainEnd);
   if (q >= 0) uri.headers = parseUriHeaders(s.slice(q + 1));
   return uri;
 }

@@ -42,6 +42,13 @@ export interface ComponentOptions {
   maxBufferedBytes?: number;
 }
 
+interface Outbox {
+  socket: Socket;
+  text: string;
+  /** One per stanza in `text`, told when the socket has taken it (or failed). */
+  waiters: Array<(err?: Error | null) => void>;
+}
+
 /** The component cannot take a stanza now (not connected, stopping, or the server is not reading). */
 export class ComponentUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -110,8 +117,8 @@ export class XmppComponent {
   /** The stream refusal last logged at error level, so a server that keeps refusing is logged once, not per attempt. */
   private lastLoggedCause: string | undefined;
   private readonly stanzaHandlers: Array<(stanza: Element) => void> = [];
-  /** The socket corked until the end of this event-loop turn, if any. */
-  private corked: Socket | undefined;
+  /** Stanzas written during this event-loop turn, to go out as one socket write at its end. */
+  private outbox: Outbox | undefined;
   private readonly stateHandlers: Array<(state: ComponentState) => void> = [];
 
   constructor(opts: ComponentOptions) {
@@ -183,6 +190,8 @@ export class XmppComponent {
     this.clearTimers();
     const entity = this.entity;
     this.entity = undefined;
+    // What this turn wrote goes out before the stream's end, not after it.
+    if (this.outbox) this.flush(this.outbox);
     if (entity !== undefined) {
       if (entity.status === 'online') {
         // xmpp.js waits up to 2 s for the server's </stream:stream> and 2 s more for the TCP close; a
@@ -220,15 +229,12 @@ export class XmppComponent {
     if (this._state !== 'online' || entity === undefined || entity.status !== 'online' || !socket) {
       return Promise.reject(new ComponentUnavailableError(`component ${this.domain} is ${this._state}`));
     }
-    if (socket.writableLength > this.maxBufferedBytes) {
-      return Promise.reject(new ComponentUnavailableError(`component ${this.domain} is congested (${socket.writableLength} bytes unsent)`));
+    const unsent = socket.writableLength + (this.outbox?.socket === socket ? this.outbox.text.length : 0);
+    if (unsent > this.maxBufferedBytes) {
+      return Promise.reject(new ComponentUnavailableError(`component ${this.domain} is congested (${unsent} bytes unsent)`));
     }
-    this.corkUntilIdle(socket);
-    // Straight to the socket rather than through xmpp.js's send(): that wraps each write in two more
-    // promises and an event, which at thousands of stanzas a second cost more than the write. The entity
-    // is online (checked above), which is all xmpp.js's own write checks.
     return new Promise((resolve, reject) => {
-      socket.write(stanza.toString(), (err) => {
+      this.enqueue(socket, stanza.toString(), (err) => {
         if (err) reject(new ComponentUnavailableError(`component ${this.domain} lost the stanza: ${describeError(err).text}`, { cause: err }));
         else resolve();
       });
@@ -236,18 +242,34 @@ export class XmppComponent {
   }
 
   /**
-   * Holds the socket's writes until the event loop has handled every I/O event ready now, so the stanzas
-   * that one burst of SIP requests produces leave in one TCP segment (one writev) instead of one each:
-   * with Nagle off, per-stanza segments cost the XMPP server a read per stanza, and it is the first peer to
-   * saturate. The wait is bounded by one loop turn.
+   * Adds a serialized stanza to this turn's outbox. The stanzas one burst of SIP requests produces leave in
+   * one write, one TCP segment, instead of a segment each (with Nagle off each would cost the XMPP server
+   * a read, and it is the first peer to saturate), and in one string rather than a stream write each: the
+   * stream's per-write bookkeeping cost more than the stanza at thousands a second. Written straight to
+   * the socket rather than through xmpp.js, whose send wraps each write in two promises and an event; the
+   * entity is online (checked by the caller), which is all its own write checks. The wait is bounded by
+   * one loop turn.
    */
-  private corkUntilIdle(socket: Socket): void {
-    if (this.corked === socket) return;
-    this.corked = socket;
-    socket.cork();
-    setImmediate(() => {
-      if (this.corked === socket) this.corked = undefined;
-      socket.uncork();
+  private enqueue(socket: Socket, text: string, done: (err?: Error | null) => void): void {
+    let box = this.outbox;
+    if (box?.socket !== socket) {
+      if (box) this.flush(box);
+      const fresh: Outbox = { socket, text: '', waiters: [] };
+      box = this.outbox = fresh;
+      setImmediate(() => this.flush(fresh));
+    }
+    box.text += text;
+    box.waiters.push(done);
+  }
+
+  private flush(box: Outbox): void {
+    if (this.outbox === box) this.outbox = undefined;
+    if (box.waiters.length === 0) return;
+    const { text, waiters } = box;
+    box.text = '';
+    box.waiters = [];
+    box.socket.write(text, (err) => {
+      for (const done of waiters) done(err);
     });
   }
 

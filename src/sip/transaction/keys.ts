@@ -131,6 +131,8 @@ export function parseCSeqValue(value: string | undefined): { seq: number; method
  * Returns undefined if absent, null if present without a value.
  */
 export function addressParam(value: string, name: string): string | null | undefined {
+  // Most To headers of requests have no parameter at all (no tag yet).
+  if (value.indexOf(';') < 0) return undefined;
   let i = 0;
   let paramsStart = -1;
   for (; i < value.length; i++) {

@@ -156,7 +156,7 @@ describe('formatUri — RFC 3261 §25 escaping round-trips', () => {
     const u = parseUri('sip:example.com');
     u.user = 'a b@c:d%é';
     u.password = 'p@ss';
-    u.params.set('x y', 'v;w');
+    u.params = new Map([['x y', 'v;w']]);
     u.headers = new Map([['Subject', 'a&b=c d']]);
     const text = formatUri(u);
     expect(text).toBe('sip:a%20b%40c%3Ad%25%C3%A9:p%40ss@example.com;x%20y=v%3Bw?Subject=a%26b%3Dc%20d');
