@@ -24,7 +24,10 @@ export interface StanzaErrorInfo {
 export type DeliveryOutcome = { status: 'accepted'; confirmed: boolean } | { status: 'bounced'; error: StanzaErrorInfo };
 
 export interface DeliveryOptions {
-  /** Longest wait for the barrier's answer; then the message counts as accepted, unconfirmed. */
+  /**
+   * Longest wait for the barrier's answer; then the message counts as accepted, unconfirmed. 0 sends no
+   * barrier at all: a message is accepted, unconfirmed, once the socket has taken it.
+   */
   confirmTimeoutMs: number;
   /** How long an accepted message's metadata is kept to recognise a late bounce. */
   lateWindowMs?: number;
@@ -58,6 +61,9 @@ interface DomainState<M> {
   waiting: Array<{ id: string; entry: Pending<M> }>;
 }
 
+const UNCONFIRMED: DeliveryOutcome = Object.freeze({ status: 'accepted', confirmed: false });
+const FORGET_EVERY = 256;
+
 /** Parse the `<error/>` child of an error stanza (RFC 6120 §8.3.2). */
 export function stanzaErrorInfo(stanza: Element): StanzaErrorInfo {
   const error = stanza.getChild('error');
@@ -85,6 +91,8 @@ export class DeliveryTracker<M> {
   private readonly accepted = new Map<string, { meta: M; at: number }>();
   private readonly domains = new Map<string, DomainState<M>>();
   private barrierSeq = 0;
+  /** Messages remembered since the last scan for old ones (without barriers, which otherwise trigger it). */
+  private sinceForget = 0;
   private lateHandler?: (meta: M, error: StanzaErrorInfo) => void;
   private readonly lateWindowMs: number;
   private readonly maxRemembered: number;
@@ -118,6 +126,18 @@ export class DeliveryTracker<M> {
     if (!id || !to) return Promise.reject(new Error('a tracked message needs an id and a to'));
     if (this.pending.size >= this.maxPending) {
       return Promise.reject(new ComponentUnavailableError(`${this.pending.size} messages await the XMPP server's confirmation; refusing more`));
+    }
+    if (this.opts.confirmTimeoutMs === 0) {
+      // No barrier: handed over is all the SIP sender waits for; a bounce, whenever it comes, is a notice.
+      return this.component.send(stanza).then(() => {
+        const now = Date.now();
+        this.accepted.set(id, { meta, at: now });
+        if (this.accepted.size > this.maxRemembered || ++this.sinceForget >= FORGET_EVERY) {
+          this.sinceForget = 0;
+          this.forgetOld(now);
+        }
+        return UNCONFIRMED;
+      });
     }
     return new Promise<DeliveryOutcome>((resolve, reject) => {
       const entry: Pending<M> = { meta, resolve, settled: false };

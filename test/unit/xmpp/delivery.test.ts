@@ -162,6 +162,34 @@ describe('DeliveryTracker: no false success for S2X messages', () => {
     expect(t.sizes).toEqual({ pending: 0, remembered: 0 });
   });
 
+  it('confirmTimeoutMs 0: no barrier; accepted unconfirmed once the socket took it, a later bounce still reported', async () => {
+    const c = fakeComponent();
+    const t = new DeliveryTracker<string>(c, { confirmTimeoutMs: 0, logger: silentLogger(), maxRemembered: 2 });
+    const late: string[] = [];
+    t.onLateBounce((meta, err) => late.push(`${meta}:${err.condition}`));
+    await expect(t.deliver(message('z1'), 'call-1')).resolves.toEqual<DeliveryOutcome>({ status: 'accepted', confirmed: false });
+    await t.deliver(message('z2'), 'call-2');
+    await t.deliver(message('z3'), 'call-3');
+    expect(c.sent.map((e) => e.name)).toEqual(['message', 'message', 'message']);
+    expect(t.sizes).toEqual({ pending: 0, remembered: 2 });
+    expect(t.handleIncoming(bounce('z1', 'item-not-found'))).toBe(false);
+    expect(t.handleIncoming(bounce('z3', 'item-not-found'))).toBe(true);
+    expect(late).toEqual(['call-3:item-not-found']);
+  });
+
+  it('a message the socket loses after it was tracked is refused, not counted as handed over by its barrier', async () => {
+    const c = fakeComponent();
+    const lost = new ComponentUnavailableError('socket closed');
+    const send = c.send.bind(c);
+    // The message's write fails and so does the barrier's behind it, in that order (as socket callbacks run).
+    c.send = (el: Element) => (el.name === 'message' ? flush().then(() => Promise.reject(lost)) : flush().then(() => flush()).then(() => send(el)).then(() => Promise.reject(lost)));
+    const t = new DeliveryTracker<number>(c, { confirmTimeoutMs: 1000, logger: silentLogger() });
+    await expect(t.deliver(message('gone1'), 0)).rejects.toBe(lost);
+    await flush();
+    await flush();
+    expect(t.sizes).toEqual({ pending: 0, remembered: 0 });
+  });
+
   it('ignores stanzas that are neither its bounces nor its barrier answers', () => {
     const t = new DeliveryTracker<number>(fakeComponent(), { confirmTimeoutMs: 1000, logger: silentLogger() });
     expect(t.handleIncoming(xml('message', { id: 'foreign', from: 'a@b', to: 'c@d' }, xml('body', {}, 'x')))).toBe(false);
