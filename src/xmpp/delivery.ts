@@ -8,9 +8,12 @@ import { ComponentUnavailableError, type XmppComponent } from './component.js';
  * "No false success" for messages handed to the XMPP server. XMPP has no positive acknowledgement, but a
  * server handles one stream's stanzas in order: an XEP-0199 ping sent to the recipient's domain right
  * after a message comes back only after the server has dealt with that message, so a bounce it generates
- * at once (unknown user, refused by policy) arrives before the ping's answer. One ping in flight per
- * domain covers every message sent meanwhile, so the cost is about one round trip per batch, not per
- * message. Bounces that come later (a remote server, a slow client) are reported through `onLateBounce`.
+ * at once (unknown user, refused by policy) arrives before the ping's answer. The messages of one
+ * event-loop turn share a ping sent right behind them, and pings are pipelined (several may be in flight)
+ * but spaced at least BARRIER_SPACING_MS apart: a message waits one round trip plus at most that spacing,
+ * not for the previous ping to come back first (1.5 round trips on average), and the server answers a few
+ * hundred pings a second at most, however many messages. Bounces that come later (a remote server, a slow
+ * client) are reported through `onLateBounce`.
  */
 
 export interface StanzaErrorInfo {
@@ -51,15 +54,22 @@ interface Pending<M> {
 }
 
 interface Barrier<M> {
-  id: string;
   covers: Array<{ id: string; entry: Pending<M> }>;
   timer: NodeJS.Timeout;
 }
 
 interface DomainState<M> {
-  inFlight?: Barrier<M>;
-  waiting: Array<{ id: string; entry: Pending<M> }>;
+  /** Pings sent and not answered, by id. */
+  inFlight: Map<string, Barrier<M>>;
+  /** Messages sent that no ping covers yet; the scheduled one will. */
+  uncovered: Array<{ id: string; entry: Pending<M> }>;
+  /** Cancels the ping scheduled to cover `uncovered`, if one is. */
+  scheduled?: () => void;
+  lastSentAt: number;
 }
+
+/** Least time between two pings to one domain. */
+export const BARRIER_SPACING_MS = 5;
 
 const UNCONFIRMED: DeliveryOutcome = Object.freeze({ status: 'accepted', confirmed: false });
 const FORGET_EVERY = 256;
@@ -127,24 +137,32 @@ export class DeliveryTracker<M> {
     if (this.pending.size >= this.maxPending) {
       return Promise.reject(new ComponentUnavailableError(`${this.pending.size} messages await the XMPP server's confirmation; refusing more`));
     }
+    // Sent here, outside any closure: a closure that outlives the call would keep the stanza's tree alive.
+    const sent = this.component.send(stanza);
     if (this.opts.confirmTimeoutMs === 0) {
       // No barrier: handed over is all the SIP sender waits for; a bounce, whenever it comes, is a notice.
-      return this.component.send(stanza).then(() => {
-        const now = Date.now();
-        this.accepted.set(id, { meta, at: now });
-        if (this.accepted.size > this.maxRemembered || ++this.sinceForget >= FORGET_EVERY) {
-          this.sinceForget = 0;
-          this.forgetOld(now);
-        }
-        return UNCONFIRMED;
-      });
+      return sent.then(() => this.acceptUnconfirmed(id, meta));
     }
+    return this.track(sent, id, to, meta);
+  }
+
+  private acceptUnconfirmed(id: string, meta: M): DeliveryOutcome {
+    const now = Date.now();
+    this.accepted.set(id, { meta, at: now });
+    if (this.accepted.size > this.maxRemembered || ++this.sinceForget >= FORGET_EVERY) {
+      this.sinceForget = 0;
+      this.forgetOld(now);
+    }
+    return UNCONFIRMED;
+  }
+
+  private track(sent: Promise<void>, id: string, to: string, meta: M): Promise<DeliveryOutcome> {
     return new Promise<DeliveryOutcome>((resolve, reject) => {
       const entry: Pending<M> = { meta, resolve, settled: false };
       // Tracked from the moment it is written, not once the socket has taken it: the barrier goes out behind
       // it in the same write, and a message the socket then loses is taken back here before the barrier's
       // own failure (write callbacks run in order) could count it as handed over.
-      this.component.send(stanza).catch((err: unknown) => {
+      sent.catch((err: unknown) => {
         this.pending.delete(id);
         if (entry.settled) return;
         entry.settled = true;
@@ -154,12 +172,28 @@ export class DeliveryTracker<M> {
       const domain = domainOf(to);
       let state = this.domains.get(domain);
       if (!state) {
-        state = { waiting: [] };
+        state = { inFlight: new Map(), uncovered: [], lastSentAt: -Infinity };
         this.domains.set(domain, state);
       }
-      state.waiting.push({ id, entry });
-      if (!state.inFlight) this.sendBarrier(domain, state);
+      state.uncovered.push({ id, entry });
+      if (state.scheduled === undefined) this.scheduleBarrier(domain, state);
     });
+  }
+
+  /**
+   * The ping goes out after the messages of this turn: the component writes a turn's stanzas at its end
+   * (setImmediate, queued when the first was sent), and this runs after that, so the ping follows them.
+   */
+  private scheduleBarrier(domain: string, state: DomainState<M>): void {
+    const wait = state.lastSentAt + BARRIER_SPACING_MS - Date.now();
+    const send = (): void => this.sendBarrier(domain, state);
+    if (wait > 0) {
+      const timer = setTimeout(send, wait);
+      state.scheduled = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(send);
+      state.scheduled = () => clearImmediate(immediate);
+    }
   }
 
   /** Offer every incoming stanza; returns true when it was a bounce or barrier answer consumed here. */
@@ -169,7 +203,7 @@ export class DeliveryTracker<M> {
     if (stanza.name === 'iq' && id.startsWith('stox-barrier-')) {
       const domain = domainOf(String(stanza.attrs.from ?? ''));
       const state = this.domains.get(domain);
-      if (state?.inFlight?.id === id) this.completeBarrier(domain, state);
+      if (state) this.completeBarrier(domain, state, id);
       return true;
     }
     if (stanza.name !== 'message' || stanza.attrs.type !== 'error') return false;
@@ -195,50 +229,48 @@ export class DeliveryTracker<M> {
   /** Settle everything still waiting as accepted-unconfirmed (shutdown). */
   close(): void {
     for (const state of this.domains.values()) {
-      if (state.inFlight) clearTimeout(state.inFlight.timer);
-      state.inFlight = undefined;
-      state.waiting = [];
+      for (const barrier of state.inFlight.values()) clearTimeout(barrier.timer);
+      state.scheduled?.();
     }
+    this.domains.clear();
     for (const entry of this.pending.values()) this.settleAccepted(entry, false);
     this.pending.clear();
   }
 
   private sendBarrier(domain: string, state: DomainState<M>): void {
+    state.scheduled = undefined;
+    state.lastSentAt = Date.now();
     const id = `stox-barrier-${++this.barrierSeq}`;
-    const covers = state.waiting;
-    state.waiting = [];
+    const covers = state.uncovered;
+    state.uncovered = [];
     const timer = setTimeout(() => {
-      // The messages queued behind this barrier have waited for it too. A server this slow would make each
-      // of them wait another round, past the SIP sender's first retransmission (T1): they were handed over,
-      // so they are accepted unconfirmed with the rest, and a later bounce still becomes a notice.
-      covers.push(...state.waiting);
-      state.waiting = [];
+      // Handed over but not confirmed: a server this slow would otherwise hold the SIP answer past the
+      // sender's retransmissions. A later bounce still becomes a notice.
       this.opts.logger.warn({ component: 'xmpp', domain, id, covered: covers.length }, 'no answer to delivery barrier in time; accepting unconfirmed');
-      this.completeBarrier(domain, state, false);
+      this.completeBarrier(domain, state, id, false);
     }, this.opts.confirmTimeoutMs);
-    state.inFlight = { id, covers, timer };
+    state.inFlight.set(id, { covers, timer });
     const ping = xml('iq', { type: 'get', id, from: this.component.domain, to: domain }, xml('ping', { xmlns: NS_PING }));
     this.component.send(ping).catch(() => {
       // The messages were written before the component went away; they count as handed over.
-      this.completeBarrier(domain, state, false);
+      this.completeBarrier(domain, state, id, false);
     });
   }
 
-  private completeBarrier(domain: string, state: DomainState<M>, confirmed = true): void {
-    const barrier = state.inFlight;
+  private completeBarrier(domain: string, state: DomainState<M>, id: string, confirmed = true): void {
+    const barrier = state.inFlight.get(id);
     if (!barrier) return;
     clearTimeout(barrier.timer);
-    state.inFlight = undefined;
+    state.inFlight.delete(id);
     const now = Date.now();
-    for (const { id, entry } of barrier.covers) {
+    for (const { id: messageId, entry } of barrier.covers) {
       if (entry.settled) continue;
-      this.pending.delete(id);
+      this.pending.delete(messageId);
       this.settleAccepted(entry, confirmed);
-      this.accepted.set(id, { meta: entry.meta, at: now });
+      this.accepted.set(messageId, { meta: entry.meta, at: now });
     }
     this.forgetOld(now);
-    if (state.waiting.length > 0) this.sendBarrier(domain, state);
-    else this.domains.delete(domain);
+    if (state.inFlight.size === 0 && state.scheduled === undefined && this.domains.get(domain) === state) this.domains.delete(domain);
   }
 
   private settleAccepted(entry: Pending<M>, confirmed: boolean): void {

@@ -3,7 +3,7 @@ import type { Element } from 'ltx';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../../src/ops/logging.js';
 import { ComponentUnavailableError } from '../../../src/xmpp/component.js';
-import { DeliveryTracker, stanzaErrorInfo, type DeliveryOutcome } from '../../../src/xmpp/delivery.js';
+import { BARRIER_SPACING_MS, DeliveryTracker, stanzaErrorInfo, type DeliveryOutcome } from '../../../src/xmpp/delivery.js';
 
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
@@ -65,25 +65,28 @@ describe('DeliveryTracker: no false success for S2X messages', () => {
     expect(out.value).toEqual({ status: 'bounced', error: { condition: 'service-unavailable', type: 'cancel', text: 'no such user' } });
   });
 
-  it('one barrier in flight covers the messages sent meanwhile; the next barrier covers the rest', async () => {
+  it('the messages of one turn share a barrier; a later message gets its own without waiting for the first answer', async () => {
+    vi.useFakeTimers();
     const c = fakeComponent();
     const t = new DeliveryTracker<number>(c, { confirmTimeoutMs: 1000, logger: silentLogger() });
     const a = settled(t.deliver(message('a'), 1));
-    await flush();
     const b = settled(t.deliver(message('b'), 2));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.sent.map((e) => e.name)).toEqual(['message', 'message', 'iq']);
+    // A message a turn later: its barrier waits out the spacing, not the first barrier's answer.
     const d = settled(t.deliver(message('d'), 3));
-    await flush();
-    expect(c.sent.map((e) => e.name)).toEqual(['message', 'iq', 'message', 'message']);
-    t.handleIncoming(pong(c.sent[1]!));
-    await flush();
-    expect(a.value?.status).toBe('accepted');
-    expect(b.value).toBeUndefined();
-    const second = c.sent[4]!;
-    expect(second.name).toBe('iq');
-    t.handleIncoming(pong(second));
-    await flush();
-    expect(b.value?.status).toBe('accepted');
-    expect(d.value?.status).toBe('accepted');
+    await vi.advanceTimersByTimeAsync(BARRIER_SPACING_MS - 1);
+    expect(c.sent.map((e) => e.name)).toEqual(['message', 'message', 'iq', 'message']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(c.sent.map((e) => e.name)).toEqual(['message', 'message', 'iq', 'message', 'iq']);
+    // Answers settle exactly what each barrier covers.
+    t.handleIncoming(pong(c.sent[4]!));
+    await vi.advanceTimersByTimeAsync(0);
+    expect([a.value, b.value, d.value?.status]).toEqual([undefined, undefined, 'accepted']);
+    t.handleIncoming(pong(c.sent[2]!));
+    await vi.advanceTimersByTimeAsync(0);
+    expect([a.value?.status, b.value?.status]).toEqual(['accepted', 'accepted']);
+    expect(t.sizes).toEqual({ pending: 0, remembered: 3 });
   });
 
   it('barriers are per recipient domain', async () => {
@@ -106,24 +109,26 @@ describe('DeliveryTracker: no false success for S2X messages', () => {
     expect(out.value).toEqual({ status: 'accepted', confirmed: false });
   });
 
-  it('a barrier that times out settles the messages queued behind it too, so none waits two rounds; its late answer is ignored', async () => {
+  it('each barrier times out on its own: a later message is not held by an earlier slow barrier; a late answer is ignored', async () => {
     vi.useFakeTimers();
     const c = fakeComponent();
     const t = new DeliveryTracker<number>(c, { confirmTimeoutMs: 400, logger: silentLogger() });
     const first = settled(t.deliver(message('a'), 1));
     await vi.advanceTimersByTimeAsync(300);
-    const queued = settled(t.deliver(message('b'), 2));
-    await vi.advanceTimersByTimeAsync(99);
-    expect([first.value, queued.value]).toEqual([undefined, undefined]);
+    const later = settled(t.deliver(message('b'), 2));
     await vi.advanceTimersByTimeAsync(1);
-    expect(first.value).toEqual({ status: 'accepted', confirmed: false });
-    expect(queued.value).toEqual({ status: 'accepted', confirmed: false });
-    // One barrier was sent; its answer after the timeout settles nothing twice and starts nothing.
     const barriers = c.sent.filter((e) => e.name === 'iq');
-    expect(barriers).toHaveLength(1);
+    expect(barriers).toHaveLength(2);
+    // The later message's barrier comes back in time although the first one has not.
+    t.handleIncoming(pong(barriers[1]!));
+    await vi.advanceTimersByTimeAsync(0);
+    expect([first.value, later.value]).toEqual([undefined, { status: 'accepted', confirmed: true }]);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(first.value).toEqual({ status: 'accepted', confirmed: false });
+    // Its answer after the timeout settles nothing twice and sends nothing.
     expect(t.handleIncoming(pong(barriers[0]!))).toBe(true);
     expect(t.sizes).toEqual({ pending: 0, remembered: 2 });
-    expect(c.sent.filter((e) => e.name === 'iq')).toHaveLength(1);
+    expect(c.sent.filter((e) => e.name === 'iq')).toHaveLength(2);
   });
 
   it('a bounce after acceptance goes to onLateBounce with the message metadata, once', async () => {
@@ -167,7 +172,7 @@ describe('DeliveryTracker: no false success for S2X messages', () => {
     const t = new DeliveryTracker<string>(c, { confirmTimeoutMs: 0, logger: silentLogger(), maxRemembered: 2 });
     const late: string[] = [];
     t.onLateBounce((meta, err) => late.push(`${meta}:${err.condition}`));
-    await expect(t.deliver(message('z1'), 'call-1')).resolves.toEqual<DeliveryOutcome>({ status: 'accepted', confirmed: false });
+    await expect(t.deliver(message('z1'), 'call-1')).resolves.toEqual({ status: 'accepted', confirmed: false });
     await t.deliver(message('z2'), 'call-2');
     await t.deliver(message('z3'), 'call-3');
     expect(c.sent.map((e) => e.name)).toEqual(['message', 'message', 'message']);
