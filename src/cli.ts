@@ -108,8 +108,6 @@ export async function main(argv: string[]): Promise<number> {
   const loaded = tryLoad(values.config);
   if (!loaded) return 2;
   const { runGateway } = await import('./gateway.js');
-  const { boundHeapGrowth } = await import('./ops/heap.js');
-  boundHeapGrowth();
   return runGateway(loaded);
 }
 
