@@ -24,9 +24,7 @@ import { healthReport, type HealthReport } from './ops/health.js';
 import { OpsHttpServer } from './ops/http.js';
 import { parseHttpListen } from './ops/http-listen.js';
 import { localDomains, peersReport, subscriptionsReport, type PeersReport, type SessionsReport, type SubscriptionsReport } from './ops/admin.js';
-import { parseNameAddr } from './sip/header-values.js';
-import type { ServerTransaction } from './sip/transaction/index.js';
-import { errorReply } from './xmpp/message-stanza.js';
+import { tagOf, type ServerTransaction } from './sip/transaction/index.js';
 
 /** XMPP features Stox really implements on its users' behalf (advertised in disco#info and caps). */
 const XMPP_FEATURES = ['http://jabber.org/protocol/xhtml-im'];
@@ -139,10 +137,6 @@ export class Gateway {
         if (stanza.name === 'presence') {
           this.presence.onStanza(stanza);
           this.metrics.translation('xmpp_to_sip', 'presence', (performance.now() - t0) / 1000);
-        } else if (this.draining && stanza.name === 'message' && stanza.attrs.type !== 'error') {
-          this.metrics.message('xmpp_to_sip', 'unavailable');
-          this.metrics.error('xmpp', 'service-unavailable');
-          c.component.send(errorReply(stanza, 'service-unavailable', 'wait', 'gateway shutting down; retry later')).catch(() => undefined);
         } else {
           this.pageMode.onStanza(c, stanza);
           // Bounces and barrier answers are no translation.
@@ -193,6 +187,7 @@ export class Gateway {
   async shutdown(timeoutMs: number): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    this.pageMode.drain();
     const log = this.log.child({ component: 'gateway' });
     const inFlight = (): { messagesToXmpp: number; messagesToSip: number; presenceRequests: number } => ({
       messagesToXmpp: this.pageMode.inFlight.s2x,
@@ -220,7 +215,7 @@ export class Gateway {
   private refuseWhileDraining(tx: ServerTransaction): boolean {
     const req = tx.request;
     // In-dialog requests keep existing subscriptions healthy and are answered at once; only new work is refused.
-    if (req.method !== 'MESSAGE' && parseNameAddr(req.headers.get('to') ?? '').params.get('tag')) return false;
+    if (req.method !== 'MESSAGE' && tagOf(req.headers.get('to')) !== undefined) return false;
     if (req.method === 'MESSAGE') this.metrics.message('sip_to_xmpp', 'unavailable');
     else this.metrics.presence('sip_to_xmpp', 'rejected');
     this.metrics.error('sip', 503);

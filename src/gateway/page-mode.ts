@@ -125,6 +125,8 @@ export class PageModeBridge {
   /** SIP → XMPP MESSAGEs not answered yet: a shutdown waits for them and answers the rest 503. */
   private readonly s2xPending = new Set<ServerTransaction>();
   private readonly xmppRecipients = new Map<string, { uri: string; host: string }>();
+  /** From `drain()` on (shutdown): new XMPP messages are refused; those in flight still get their answer. */
+  private draining = false;
 
   constructor(
     private readonly sip: SipStack,
@@ -165,6 +167,11 @@ export class PageModeBridge {
         tx.respond(this.sip.response(tx.request, 500, 'Internal error'));
       },
     );
+  }
+
+  /** Shutdown has begun: new XMPP → SIP messages get `<service-unavailable/>` (type wait). */
+  drain(): void {
+    this.draining = true;
   }
 
   /** Messages awaiting their final answer, each way. */
@@ -352,6 +359,7 @@ export class PageModeBridge {
       log().info({ condition: e.condition }, 'XMPP message refused');
       c.component.send(errorReply(original, e.condition, type, e.text)).catch((err: Error) => log().warn({ err: err.message }, 'cannot send error reply'));
     };
+    if (this.draining) return fail({ condition: 'service-unavailable', type: 'wait', text: 'gateway shutting down; retry later' }, 'unavailable');
     if (this.x2sPending.size >= MAX_X2S_IN_FLIGHT) {
       return fail({ condition: 'resource-constraint', type: 'wait', text: 'too many messages awaiting an answer from the SIP side; retry later' }, 'unavailable');
     }

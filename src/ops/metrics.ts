@@ -125,17 +125,21 @@ export class GatewayMetrics implements GatewayRecorder {
     });
     this.translations = { sip_to_xmpp: histograms('sip_to_xmpp'), xmpp_to_sip: histograms('xmpp_to_sip') };
 
-    new Gauge({
-      name: 'stox_subscriptions_active',
-      help: 'Presence subscriptions held, by direction (xmpp_to_sip: XMPP users watching SIP contacts)',
-      labelNames: ['direction'] as const,
-      registers,
-      collect() {
-        const s = sources.subscriptions();
-        this.set({ direction: 'xmpp_to_sip' }, s.x2s);
-        this.set({ direction: 'sip_to_xmpp' }, s.s2x);
-      },
-    });
+    // Gauges read per direction at scrape time from an { s2x, x2s } count.
+    const byDirectionGauge = (name: string, help: string, read: () => { s2x: number; x2s: number }): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['direction'] as const,
+        registers,
+        collect() {
+          const n = read();
+          this.set({ direction: 'xmpp_to_sip' }, n.x2s);
+          this.set({ direction: 'sip_to_xmpp' }, n.s2x);
+        },
+      });
+    };
+    byDirectionGauge('stox_subscriptions_active', 'Presence subscriptions held, by direction (xmpp_to_sip: XMPP users watching SIP contacts)', sources.subscriptions);
     new Gauge({
       name: 'stox_sip_dialogs_active',
       help: 'SIP subscription dialogs held',
@@ -152,17 +156,7 @@ export class GatewayMetrics implements GatewayRecorder {
         this.set(sources.sipTransactions());
       },
     });
-    new Gauge({
-      name: 'stox_messages_in_flight',
-      help: 'Messages awaiting their final answer from the other side, by direction',
-      labelNames: ['direction'] as const,
-      registers,
-      collect() {
-        const f = sources.messagesInFlight();
-        this.set({ direction: 'sip_to_xmpp' }, f.s2x);
-        this.set({ direction: 'xmpp_to_sip' }, f.x2s);
-      },
-    });
+    byDirectionGauge('stox_messages_in_flight', 'Messages awaiting their final answer from the other side, by direction', sources.messagesInFlight);
     new Gauge({
       name: 'stox_component_connected',
       help: 'XMPP component connection state: 1 connected, 0 not',

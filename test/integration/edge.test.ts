@@ -716,6 +716,19 @@ ${body}
     ]]>
   </send>
   <!-- ${cseqNote} -->`;
+  // The 200 to the request just received; `extra` are header lines after the copied ones.
+  const ok = (extra: string) => `  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTagE[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+${extra}      Content-Length: 0
+
+    ]]>
+  </send>`;
   const pidf = (dtd: string, note: string) => `<?xml version="1.0" encoding="UTF-8"?>
 ${dtd}<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="[$entity]">
   <tuple id="edge"><status><basic>open</basic></status><note>${note}</note></tuple>
@@ -730,39 +743,14 @@ ${dtd}<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="[$entity]">
       <ereg regexp="sips?:[^>;]*" search_in="hdr" header="To:" check_it="true" assign_to="entity"/>
     </action>
   </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTagE[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      [last_Record-Route:]
-      Expires: 600
-      Contact: <sip:notifier@[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-
-    ]]>
-  </send>
+${ok('      [last_Record-Route:]\n      Expires: 600\n      Contact: <sip:notifier@[local_ip]:[local_port];transport=[transport]>\n')}
 ${notify('billion laughs', pidf(esc(LAUGHS_DTD) + '\n', '&lol9;'))}
   <recv response="400"/>
 ${notify('sane', pidf('', 'Sane again'))}
   <recv response="200"/>
   <nop next="end"/>
   <label id="message"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTagE[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+${ok('')}
   <label id="end"/>
   <Reference variables="peer,me,entity"/>
 </scenario>

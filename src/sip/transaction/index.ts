@@ -13,4 +13,4 @@ export type {
 export { buildResponse, buildStatelessResponse, defaultReason, newBranch, newTag, rebuildsStatelessly, statelessToTag, toTagFor } from './response.js';
 export { buildAckForFailure, buildCancel } from './requests.js';
 export { DEFAULT_TIMERS, resolveTimers, type BaseTimers, type TimerValues } from './timers.js';
-export { MAGIC_COOKIE } from './keys.js';
+export { MAGIC_COOKIE, tagOf } from './keys.js';
