@@ -5,7 +5,6 @@ import { renderPeers, renderSessions, renderSubscriptions } from './admin-tables
 import { httpAuthority, parseHttpListen } from './http-listen.js';
 
 export type AdminCommand = 'subscriptions' | 'sessions' | 'peers';
-export const ADMIN_COMMANDS: readonly AdminCommand[] = ['subscriptions', 'sessions', 'peers'];
 
 export interface AdminOutput {
   out: (text: string) => void;

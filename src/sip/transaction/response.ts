@@ -108,7 +108,12 @@ function paramOrWhole(value: string | undefined, marker: string): string | undef
  */
 export function statelessToTag(req: SipRequest): string {
   const h = req.headers;
-  return hashTag([h.get('call-id'), paramOrWhole(h.get('from'), ';tag='), h.get('cseq'), paramOrWhole(h.get('via'), ';branch=')]);
+  return hashTag(tagParts(h.get('call-id'), h.get('from'), h.get('cseq'), h.get('via')));
+}
+
+/** What a derived To tag is computed from, given the request's Call-ID, From, CSeq and top Via values. */
+function tagParts(callId: string | undefined, from: string | undefined, cseq: string | undefined, topVia: string | undefined): Array<string | undefined> {
+  return [callId, paramOrWhole(from, ';tag='), cseq, paramOrWhole(topVia, ';branch=')];
 }
 
 const CLASS_REASONS: Readonly<Record<number, string>> = {
@@ -198,7 +203,7 @@ function assembleResponse(
   if (from !== undefined) out.push(['from', from]);
   if (to !== undefined) {
     if (status === 100 || tagOf(to) !== undefined) out.push(['to', to]);
-    else out.push(['to', `${to};tag=${tagFor([callId, paramOrWhole(from, ';tag='), cseq, paramOrWhole(topVia, ';branch=')])}`]);
+    else out.push(['to', `${to};tag=${tagFor(tagParts(callId, from, cseq, topVia))}`]);
   }
   if (callId !== undefined) out.push(['call-id', callId]);
   if (cseq !== undefined) out.push(['cseq', cseq]);
