@@ -2,13 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { start, stopAll, tempDir } from '../helpers/processes.js';
-import { STOX_BIN } from '../helpers/stox.js';
-
-async function stox(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = start(process.execPath, [STOX_BIN, ...args]);
-  const code = await p.exited;
-  return { code, stdout: p.stdout, stderr: p.stderr };
-}
+import { runStoxCli, STOX_BIN } from '../helpers/stox.js';
 
 describe('the stox command', () => {
   const dir = tempDir();
@@ -18,19 +12,19 @@ describe('the stox command', () => {
   });
 
   it('--version prints the package version', async () => {
-    const r = await stox('--version');
+    const r = await runStoxCli('--version');
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('--help names every command', async () => {
-    const r = await stox('--help');
+    const r = await runStoxCli('--help');
     expect(r.code).toBe(0);
     for (const word of ['--config', 'check-config', '--version', 'LOG_LEVEL', 'subscriptions', 'sessions', 'peers']) expect(r.stdout).toContain(word);
   });
 
   it('check-config exits 0 on the shipped example', async () => {
-    const r = await stox('check-config', 'config/stox.example.yaml');
+    const r = await runStoxCli('check-config', 'config/stox.example.yaml');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
@@ -38,7 +32,7 @@ describe('the stox command', () => {
   it('check-config exits 2 and prints every problem with its key path', async () => {
     const file = join(dir.path, 'bad.yaml');
     writeFileSync(file, 'sip:\n  listen: ["udp://127.0.0.1:5060", "udp://nohost"]\n  domains: []\nlog: { level: chatty }\n');
-    const r = await stox('check-config', file);
+    const r = await runStoxCli('check-config', file);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/sip\.listen\[1\]: expected udp:\/\/host:port, got/);
     expect(r.stderr).toMatch(/sip\.domains:/);
@@ -47,21 +41,21 @@ describe('the stox command', () => {
 
   it('admin commands without a config are a usage error (exit 2)', async () => {
     for (const cmd of ['subscriptions', 'sessions', 'peers']) {
-      const r = await stox(cmd);
+      const r = await runStoxCli(cmd);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`usage: stox ${cmd} --config FILE`);
     }
   });
 
   it('an unknown command or missing --config is a usage error (exit 2)', async () => {
-    expect((await stox('frobnicate')).code).toBe(2);
-    expect((await stox()).code).toBe(2);
+    expect((await runStoxCli('frobnicate')).code).toBe(2);
+    expect((await runStoxCli()).code).toBe(2);
   });
 
   it('--config with an invalid file exits 2 without starting', async () => {
     const file = join(dir.path, 'bad2.yaml');
     writeFileSync(file, 'sip: {}\n');
-    const r = await stox('--config', file);
+    const r = await runStoxCli('--config', file);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('sip.listen: required');
   });

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { xmppErrorToSip } from '../../src/core/errors.js';
 import { defaultErrorTables } from '../../src/mappings.js';
 import { startSipp } from '../helpers/kamailio.js';
-import { start, stopAll, tempDir } from '../helpers/processes.js';
+import { stopAll, tempDir } from '../helpers/processes.js';
 import { freePort, startProsody, type ProsodyInstance } from '../helpers/prosody.js';
 import { runSipp, startSippUas, writeMessageScenario, writeWatcherScenario, type SippUas } from '../helpers/sipp.js';
-import { startStox, STOX_BIN, type RunningStox } from '../helpers/stox.js';
+import { runStoxCli, startStox, type RunningStox } from '../helpers/stox.js';
 import { connectClient, type TestClient } from '../helpers/xmpp-client.js';
 
 // Issue 6's "must show": /health and /metrics content, the admin commands against a running instance
@@ -40,12 +40,6 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     if (have.length === want.length && want.every((w) => have.includes(w))) return Number(m[3]);
   }
   return undefined;
-}
-
-async function stoxCli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = start(process.execPath, [STOX_BIN, ...args]);
-  const code = await p.exited;
-  return { code, stdout: p.stdout, stderr: p.stderr };
 }
 
 describe('operations: /health, /metrics, admin commands, graceful shutdown', () => {
@@ -185,19 +179,19 @@ describe('operations: /health, /metrics, admin commands, graceful shutdown', () 
     const callId = /^Call-ID: (.+)$/m.exec(bob.messages())?.[1]?.trim();
     expect(callId).toBeDefined();
 
-    const subs = await stoxCli('subscriptions', '--config', stox.configPath);
+    const subs = await runStoxCli('subscriptions', '--config', stox.configPath);
     expect(subs.code, subs.stderr).toBe(0);
     expect(subs.stdout).toMatch(/^1 subscription\(s\)$/m);
     expect(subs.stdout).toMatch(/^DIRECTION +XMPP +SIP +STATE +AUTHORIZATION +EXPIRES$/m);
     expect(subs.stdout).toMatch(/^sip→xmpp +romeo@xmpp\.test +sip:bob@sip\.test +pending +pending +\S+$/m);
 
-    const sessions = await stoxCli('sessions', '--config', stox.configPath);
+    const sessions = await runStoxCli('sessions', '--config', stox.configPath);
     expect(sessions.code, sessions.stderr).toBe(0);
     expect(sessions.stdout).toMatch(new RegExp(`^sip\\.test +tcp://127\\.0\\.0\\.1:${prosody.componentPort} +online$`, 'm'));
     expect(sessions.stdout).toMatch(/^1 SIP subscription dialog\(s\)$/m);
     expect(sessions.stdout).toMatch(new RegExp(`^notifier +confirmed +\\S+romeo@xmpp\\.test\\S* +\\S+bob@sip\\.test\\S* +${callId!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
 
-    const peers = await stoxCli('peers', '--config', stox.configPath);
+    const peers = await runStoxCli('peers', '--config', stox.configPath);
     expect(peers.code, peers.stderr).toBe(0);
     expect(peers.stdout).toMatch(/^peering default: allow$/m);
     expect(peers.stdout).toMatch(/^blocked\.test +listed +xmpp +none +unlimited +- +- +0 +feature-denied=2$/m);
@@ -234,18 +228,18 @@ describe('operations: /health, /metrics, admin commands, graceful shutdown', () 
   }, 90_000);
 
   it('without a running instance: subscriptions come from the store file, peers from the config, sessions say why not', async () => {
-    const subs = await stoxCli('subscriptions', '--config', stox.configPath);
+    const subs = await runStoxCli('subscriptions', '--config', stox.configPath);
     expect(subs.code, subs.stderr).toBe(0);
     expect(subs.stderr).toMatch(/no running instance answered at http:\/\/127\.0\.0\.1:\d+\/admin\/subscriptions/);
     expect(subs.stdout).toMatch(/read from the store file/);
     expect(subs.stdout).toMatch(/^sip→xmpp +romeo@xmpp\.test +sip:bob@sip\.test +pending +pending +\S+$/m);
 
-    const peers = await stoxCli('peers', '--config', stox.configPath);
+    const peers = await runStoxCli('peers', '--config', stox.configPath);
     expect(peers.code).toBe(0);
     expect(peers.stdout).toMatch(/from the config file/);
     expect(peers.stdout).toMatch(/^blocked\.test +listed +xmpp +none +unlimited +- +- +- +-$/m);
 
-    const sessions = await stoxCli('sessions', '--config', stox.configPath);
+    const sessions = await runStoxCli('sessions', '--config', stox.configPath);
     expect(sessions.code).toBe(1);
     expect(sessions.stderr).toMatch(/exist only in a running instance/);
   });
